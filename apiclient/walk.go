@@ -1,0 +1,194 @@
+package apiclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Fetcher fetches one page of the chat list. *Client is the real one.
+type Fetcher interface {
+	FetchPage(ctx context.Context, page int) (Page, error)
+}
+
+// WalkOptions bound a walk.
+type WalkOptions struct {
+	FirstPage   int // the API's first page number (the reference does not say; 1 by default)
+	Concurrency int // pages in flight at once; < 1 means 1
+	MaxPages    int // a walk needing more pages than this fails; < 1 means no bound
+	// Until, when set, ends the walk early at the first page for which it
+	// returns true, as if that page were the last (an incremental walk that
+	// has reached what it already knows).
+	Until func(Page) bool
+}
+
+// WalkResult is a complete walk: every page from the first to the one that
+// ended the list was read without error.
+type WalkResult struct {
+	Chats      []Chat // de-duplicated by chat_id, newest first
+	Pages      int    // requests made, including those wasted past the end
+	LastPage   int    // the page that ended the walk
+	Duplicates int    // chats seen on two pages (pushed down by arrivals)
+	Limits     RateLimit
+	Duration   time.Duration
+}
+
+// ErrTooManyPages is returned when the walk reaches MaxPages without finding
+// the end of the list.
+var ErrTooManyPages = errors.New("walk did not reach the end of the list within the page limit")
+
+// Walk reads the chat list page by page, from opts.FirstPage, with at most
+// opts.Concurrency pages in flight. The number of pages is not known in
+// advance: pages are handed out in order, and the first page holding fewer
+// than PageSize chats ends the list; requests already in flight past it are
+// canceled. An error on a page before the end fails the walk; an error past
+// the end does not matter. The walk never returns a partial result.
+func Walk(ctx context.Context, f Fetcher, opts WalkOptions) (WalkResult, error) {
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	concurrency := max(opts.Concurrency, 1)
+	w := &walk{
+		opts:     opts,
+		next:     opts.FirstPage,
+		endPage:  noPage,
+		errPage:  noPage,
+		lastPage: noPage,
+		pages:    map[int]Page{},
+		inflight: map[int]context.CancelFunc{},
+	}
+	if opts.MaxPages > 0 {
+		w.lastPage = opts.FirstPage + opts.MaxPages - 1
+	}
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.work(ctx, f)
+		}()
+	}
+	wg.Wait()
+	res, err := w.result(ctx)
+	res.Duration = time.Since(start)
+	return res, err
+}
+
+const noPage = int(^uint(0) >> 1) // max int: "not known yet"
+
+// walk is the shared state of one walk's workers.
+type walk struct {
+	opts WalkOptions
+
+	mu        sync.Mutex
+	next      int // the next page to hand out
+	endPage   int // the lowest page known to end the list
+	errPage   int // the lowest page that failed
+	err       error
+	lastPage  int // the highest page MaxPages allows
+	requested int
+	pages     map[int]Page
+	limits    RateLimit // from the response received last
+	inflight  map[int]context.CancelFunc
+}
+
+func (w *walk) work(ctx context.Context, f Fetcher) {
+	for {
+		n, pageCtx, ok := w.take(ctx)
+		if !ok {
+			return
+		}
+		p, err := f.FetchPage(pageCtx, n)
+		w.record(n, p, err)
+	}
+}
+
+// take hands out the next page, unless the end, an error before it, the
+// page limit or the context says no more pages are needed.
+func (w *walk) take(ctx context.Context) (int, context.Context, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.next
+	if ctx.Err() != nil || n > w.endPage || n >= w.errPage || n > w.lastPage {
+		return 0, nil, false
+	}
+	w.next++
+	w.requested++
+	pageCtx, cancel := context.WithCancel(ctx)
+	w.inflight[n] = cancel
+	return n, pageCtx, true
+}
+
+func (w *walk) record(n int, p Page, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cancel, ok := w.inflight[n]; ok {
+		cancel()
+		delete(w.inflight, n)
+	}
+	if err != nil {
+		if n < w.errPage && n <= w.endPage {
+			w.errPage, w.err = n, err
+			w.cancelPast(n)
+		}
+		return
+	}
+	w.limits = p.Limits
+	w.pages[n] = p
+	if (len(p.Chats) < PageSize || (w.opts.Until != nil && w.opts.Until(p))) && n < w.endPage {
+		w.endPage = n
+		w.cancelPast(n)
+	}
+}
+
+// cancelPast abandons the requests in flight for pages after n: their
+// answers can no longer change the result.
+func (w *walk) cancelPast(n int) {
+	for page, cancel := range w.inflight {
+		if page > n {
+			cancel()
+			delete(w.inflight, page)
+		}
+	}
+}
+
+func (w *walk) result(ctx context.Context) (WalkResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res := WalkResult{Pages: w.requested, Limits: w.limits}
+	if w.err != nil && w.errPage <= w.endPage {
+		return res, fmt.Errorf("page %d: %w", w.errPage, w.err)
+	}
+	if w.endPage == noPage {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("walk stopped after %d pages: %w", w.requested, err)
+		}
+		return res, fmt.Errorf("%w (%d pages from page %d)", ErrTooManyPages, w.opts.MaxPages, w.opts.FirstPage)
+	}
+	res.LastPage = w.endPage
+	capacity := (w.endPage - w.opts.FirstPage + 1) * PageSize
+	seen := make(map[string]struct{}, capacity)
+	res.Chats = make([]Chat, 0, capacity)
+	for n := w.opts.FirstPage; n <= w.endPage; n++ {
+		p, ok := w.pages[n]
+		if !ok {
+			// Cannot happen: every page up to the end was handed out,
+			// and one that failed set errPage. Guard against a lie anyway.
+			return res, fmt.Errorf("page %d: missing from a completed walk", n)
+		}
+		for _, c := range p.Chats {
+			if c.ID != "" {
+				if _, dup := seen[c.ID]; dup {
+					res.Duplicates++
+					continue
+				}
+				seen[c.ID] = struct{}{}
+			}
+			res.Chats = append(res.Chats, c)
+		}
+	}
+	return res, nil
+}
