@@ -1,0 +1,108 @@
+package collector
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+)
+
+var (
+	rateLimitLimitDesc = newDesc("api_rate_limit_limit",
+		"Requests the API allows per quota period, from the Rate-Limit-Limit header of the last response that carried it.")
+	rateLimitRemainingDesc = newDesc("api_rate_limit_remaining",
+		"Requests left in the current quota period, from the Rate-Limit-Remaining header of the last response that carried it.")
+	rateLimitResetDesc = newDesc("api_rate_limit_reset_timestamp_seconds",
+		"When the API quota resets, in Unix seconds, from the Rate-Limit-Reset header of the last response that carried it.")
+)
+
+// APIMetrics counts what the API client saw on the wire. It implements
+// apiclient.Observer, and prometheus.Collector for the process's registry.
+type APIMetrics struct {
+	responses     *prometheus.CounterVec
+	requestErrors *prometheus.CounterVec
+
+	mu     sync.Mutex
+	limits apiclient.RateLimit // the last value seen of each header
+}
+
+// NewAPIMetrics returns the counters, with the success and every error
+// reason present at 0 so that rates and ratios work from the first scrape.
+func NewAPIMetrics() *APIMetrics {
+	m := &APIMetrics{
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "api_responses_total",
+			Help:      `Responses received from the chat-list API, by the API's status_code ("" when the body carried none) and HTTP status. 4305 is success.`,
+		}, []string{"status_code", "http_status"}),
+		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "api_request_errors_total",
+			Help:      "Requests to the chat-list API that got no usable response, by reason: timeout, network, decode, too_large.",
+		}, []string{"reason"}),
+	}
+	m.responses.WithLabelValues(strconv.Itoa(apiclient.StatusListRetrieved), "200")
+	for _, r := range []apiclient.ErrorReason{apiclient.ReasonTimeout, apiclient.ReasonNetwork, apiclient.ReasonDecode, apiclient.ReasonTooLarge} {
+		m.requestErrors.WithLabelValues(string(r))
+	}
+	return m
+}
+
+// ObserveResponse counts a response and keeps its rate-limit headers.
+func (m *APIMetrics) ObserveResponse(statusCode string, httpStatus int, rl apiclient.RateLimit) {
+	// status_code comes from upstream: only integers reach here (the
+	// client parses them), which keeps the label's values bounded in
+	// practice; http_status is a number by construction.
+	m.responses.WithLabelValues(statusCode, strconv.Itoa(httpStatus)).Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rl.HasLimit {
+		m.limits.Limit, m.limits.HasLimit = rl.Limit, true
+	}
+	if rl.HasRemaining {
+		m.limits.Remaining, m.limits.HasRemaining = rl.Remaining, true
+	}
+	if rl.HasReset {
+		m.limits.Reset, m.limits.HasReset = rl.Reset, true
+	}
+}
+
+// ObserveRequestError counts a request that got no usable response.
+func (m *APIMetrics) ObserveRequestError(reason apiclient.ErrorReason) {
+	m.requestErrors.WithLabelValues(string(reason)).Inc()
+}
+
+// RateLimit returns the last rate-limit headers seen.
+func (m *APIMetrics) RateLimit() apiclient.RateLimit {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.limits
+}
+
+// Describe implements prometheus.Collector.
+func (m *APIMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.responses.Describe(ch)
+	m.requestErrors.Describe(ch)
+	ch <- rateLimitLimitDesc
+	ch <- rateLimitRemainingDesc
+	ch <- rateLimitResetDesc
+}
+
+// Collect implements prometheus.Collector. Rate-limit gauges are absent
+// until a response has carried the header.
+func (m *APIMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.responses.Collect(ch)
+	m.requestErrors.Collect(ch)
+	rl := m.RateLimit()
+	if rl.HasLimit {
+		ch <- prometheus.MustNewConstMetric(rateLimitLimitDesc, prometheus.GaugeValue, float64(rl.Limit))
+	}
+	if rl.HasRemaining {
+		ch <- prometheus.MustNewConstMetric(rateLimitRemainingDesc, prometheus.GaugeValue, float64(rl.Remaining))
+	}
+	if rl.HasReset {
+		ch <- prometheus.MustNewConstMetric(rateLimitResetDesc, prometheus.GaugeValue, float64(rl.Reset.UnixNano())/1e9)
+	}
+}

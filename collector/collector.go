@@ -1,0 +1,126 @@
+// Package collector turns imi.chat chats into Prometheus metrics. It knows
+// nothing of HTTP: chats come from a Source, and what the API client saw on
+// the wire arrives through the apiclient.Observer that APIMetrics implements.
+//
+// Two collectors split the work the way mysqld_exporter does:
+//   - ChatCollector is built for one scrape, bound to that scrape's context
+//     (and so to Prometheus's scrape timeout). It reads a Snapshot and emits
+//     const metrics; it holds no state between scrapes.
+//   - APIMetrics lives as long as the process: the API's status-code and
+//     request-error counters and the last rate-limit headers.
+package collector
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+)
+
+const namespace = "imichat"
+
+// Snapshot is one complete read of the tenant's chat list.
+type Snapshot struct {
+	Chats    []apiclient.Chat
+	Pages    int           // pages requested to get it
+	Duration time.Duration // how long the walk took
+}
+
+// Source produces the chats to export. It must return an error, never a
+// partial list, when the read could not be completed. On error the Snapshot
+// still carries Pages and Duration of the failed attempt.
+type Source interface {
+	Snapshot(ctx context.Context) (Snapshot, error)
+}
+
+// WalkSource walks the whole chat list on every call.
+type WalkSource struct {
+	Fetcher apiclient.Fetcher
+	Options apiclient.WalkOptions
+}
+
+// Snapshot walks every page.
+func (s WalkSource) Snapshot(ctx context.Context) (Snapshot, error) {
+	res, err := apiclient.Walk(ctx, s.Fetcher, s.Options)
+	snap := Snapshot{Pages: res.Pages, Duration: res.Duration}
+	if err != nil {
+		return snap, err
+	}
+	snap.Chats = res.Chats
+	return snap, nil
+}
+
+func newDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+}
+
+// The per-scrape metrics. Their names and labels are a public contract.
+var (
+	upDesc = newDesc("up",
+		"1 when the last walk of the chat list read every page without error, else 0.")
+	chatsDesc = newDesc("chats",
+		"Chats by status and channel. Every documented status and channel pair is present, 0 when there is none.",
+		"status", "channel")
+	chatsByAssigneeDesc = newDesc("chats_by_assignee",
+		`Chats by assigned agent's login id and status; assignee="" for unassigned chats.`,
+		"assignee", "status")
+	chatsByAssetDesc = newDesc("chats_by_asset",
+		"Chats by the channel asset they arrived on, and status.",
+		"channel", "asset_id", "asset_name", "status")
+	chatsByTagDesc = newDesc("chats_by_tag",
+		`Chats by tag and status; a chat with several tags counts once per tag, tag="" for chats without tags.`,
+		"tag", "status")
+	chatsByFlagDesc = newDesc("chats_by_flag",
+		`Chats by the flag currently applied, and status; flag="" for chats without a flag.`,
+		"flag", "status")
+	oldestCreatedDesc = newDesc("chats_oldest_created_timestamp_seconds",
+		"Creation time of the oldest chat by status and channel, in Unix seconds, for open statuses (queued, picked, onhold) only; absent when there is none.",
+		"status", "channel")
+	scrapeDurationDesc = newDesc("scrape_duration_seconds",
+		"How long the last walk of the chat list took, in seconds.")
+	scrapePagesDesc = newDesc("scrape_pages",
+		"Pages requested by the last walk of the chat list.")
+)
+
+// ChatCollector exports one Snapshot per scrape.
+type ChatCollector struct {
+	ctx    context.Context
+	source Source
+	logger log.Logger
+}
+
+// NewChatCollector returns a collector for one scrape. ctx bounds the read
+// of the source; it is the scrape's context with its deadline.
+func NewChatCollector(ctx context.Context, source Source, logger log.Logger) *ChatCollector {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return &ChatCollector{ctx: ctx, source: source, logger: logger}
+}
+
+// Describe sends the descriptors of every metric the collector can emit.
+func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{upDesc, chatsDesc, chatsByAssigneeDesc, chatsByAssetDesc,
+		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, scrapeDurationDesc, scrapePagesDesc} {
+		ch <- d
+	}
+}
+
+// Collect reads the source and emits its metrics. A failed read emits
+// imichat_up 0 and no chat gauges: a partial count would lie.
+func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
+	snap, err := c.source.Snapshot(c.ctx)
+	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, snap.Duration.Seconds())
+	ch <- prometheus.MustNewConstMetric(scrapePagesDesc, prometheus.GaugeValue, float64(snap.Pages))
+	if err != nil {
+		level.Error(c.logger).Log("msg", "reading the chat list failed", "pages", snap.Pages, "err", err)
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
+	Aggregate(snap.Chats).emit(ch)
+}

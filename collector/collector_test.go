@@ -1,0 +1,276 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+)
+
+// staticSource returns the same snapshot, or error, every time.
+type staticSource struct {
+	snap Snapshot
+	err  error
+}
+
+func (s staticSource) Snapshot(context.Context) (Snapshot, error) { return s.snap, s.err }
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+// population is a small tenant whose every gauge is worked out by hand below.
+var population = []apiclient.Chat{
+	{ID: "1", Status: "queued", Channel: "sms", CreatedAt: t0.Add(-5 * time.Minute), Asset: apiclient.Asset{ID: "15550100", Name: "Long code"}, Tags: []string{"vip"}},
+	{ID: "2", Status: "queued", Channel: "sms", CreatedAt: t0.Add(-2 * time.Minute), Asset: apiclient.Asset{ID: "15550100", Name: "Long code"}},
+	{ID: "3", Status: "queued", Channel: "whatsapp", CreatedAt: t0.Add(-1 * time.Minute), Asset: apiclient.Asset{ID: "wa-key", Name: "WA"}, Tags: []string{"vip", "billing", "vip"}},
+	{ID: "4", Status: "picked", Channel: "livechat", CreatedAt: t0.Add(-30 * time.Minute), Assignee: "ann", Asset: apiclient.Asset{ID: "app1", Name: "Site"}, Flag: "red"},
+	{ID: "5", Status: "onhold", Channel: "email", CreatedAt: t0.Add(-48 * time.Hour), Assignee: "ann", Asset: apiclient.Asset{ID: "help@example.test", Name: "Help"}},
+	{ID: "6", Status: "closed", Channel: "sms", CreatedAt: t0.Add(-72 * time.Hour), Assignee: "bob", Asset: apiclient.Asset{ID: "15550100", Name: "Long code"}, Flag: "red"},
+	{ID: "7", Status: "picked", Channel: "telegram", CreatedAt: time.Time{}, Assignee: "bob"}, // unknown channel, no creation time
+}
+
+// gridExposition writes imichat_chats for every documented pair, with the
+// given non-zero values, plus any extra undocumented pairs.
+func gridExposition(nonzero map[[2]string]int) string {
+	var lines []string
+	seen := map[[2]string]bool{}
+	for _, s := range Statuses {
+		for _, ch := range Channels {
+			k := [2]string{s, ch}
+			seen[k] = true
+			lines = append(lines, fmt.Sprintf(`imichat_chats{channel=%q,status=%q} %d`, ch, s, nonzero[k]))
+		}
+	}
+	for k, v := range nonzero {
+		if !seen[k] {
+			lines = append(lines, fmt.Sprintf(`imichat_chats{channel=%q,status=%q} %d`, k[1], k[0], v))
+		}
+	}
+	sort.Strings(lines)
+	return "# HELP imichat_chats Chats by status and channel. Every documented status and channel pair is present, 0 when there is none.\n" +
+		"# TYPE imichat_chats gauge\n" + strings.Join(lines, "\n") + "\n"
+}
+
+func TestChatCollectorKnownPopulation(t *testing.T) {
+	src := staticSource{snap: Snapshot{Chats: population, Pages: 1, Duration: 1500 * time.Millisecond}}
+	c := NewChatCollector(context.Background(), src, nil)
+
+	tests := []struct {
+		metric string
+		want   string
+	}{
+		{"imichat_up", `
+# HELP imichat_up 1 when the last walk of the chat list read every page without error, else 0.
+# TYPE imichat_up gauge
+imichat_up 1
+`},
+		{"imichat_scrape_pages", `
+# HELP imichat_scrape_pages Pages requested by the last walk of the chat list.
+# TYPE imichat_scrape_pages gauge
+imichat_scrape_pages 1
+`},
+		{"imichat_scrape_duration_seconds", `
+# HELP imichat_scrape_duration_seconds How long the last walk of the chat list took, in seconds.
+# TYPE imichat_scrape_duration_seconds gauge
+imichat_scrape_duration_seconds 1.5
+`},
+		{"imichat_chats", gridExposition(map[[2]string]int{
+			{"queued", "sms"}: 2, {"queued", "whatsapp"}: 1, {"picked", "livechat"}: 1,
+			{"onhold", "email"}: 1, {"closed", "sms"}: 1, {"picked", "telegram"}: 1,
+		})},
+		{"imichat_chats_by_assignee", `
+# HELP imichat_chats_by_assignee Chats by assigned agent's login id and status; assignee="" for unassigned chats.
+# TYPE imichat_chats_by_assignee gauge
+imichat_chats_by_assignee{assignee="",status="closed"} 0
+imichat_chats_by_assignee{assignee="",status="onhold"} 0
+imichat_chats_by_assignee{assignee="",status="picked"} 0
+imichat_chats_by_assignee{assignee="",status="queued"} 3
+imichat_chats_by_assignee{assignee="ann",status="closed"} 0
+imichat_chats_by_assignee{assignee="ann",status="onhold"} 1
+imichat_chats_by_assignee{assignee="ann",status="picked"} 1
+imichat_chats_by_assignee{assignee="ann",status="queued"} 0
+imichat_chats_by_assignee{assignee="bob",status="closed"} 1
+imichat_chats_by_assignee{assignee="bob",status="onhold"} 0
+imichat_chats_by_assignee{assignee="bob",status="picked"} 1
+imichat_chats_by_assignee{assignee="bob",status="queued"} 0
+`},
+		{"imichat_chats_by_tag", `
+# HELP imichat_chats_by_tag Chats by tag and status; a chat with several tags counts once per tag, tag="" for chats without tags.
+# TYPE imichat_chats_by_tag gauge
+imichat_chats_by_tag{status="closed",tag=""} 1
+imichat_chats_by_tag{status="onhold",tag=""} 1
+imichat_chats_by_tag{status="picked",tag=""} 2
+imichat_chats_by_tag{status="queued",tag=""} 1
+imichat_chats_by_tag{status="closed",tag="billing"} 0
+imichat_chats_by_tag{status="onhold",tag="billing"} 0
+imichat_chats_by_tag{status="picked",tag="billing"} 0
+imichat_chats_by_tag{status="queued",tag="billing"} 1
+imichat_chats_by_tag{status="closed",tag="vip"} 0
+imichat_chats_by_tag{status="onhold",tag="vip"} 0
+imichat_chats_by_tag{status="picked",tag="vip"} 0
+imichat_chats_by_tag{status="queued",tag="vip"} 2
+`},
+		{"imichat_chats_by_flag", `
+# HELP imichat_chats_by_flag Chats by the flag currently applied, and status; flag="" for chats without a flag.
+# TYPE imichat_chats_by_flag gauge
+imichat_chats_by_flag{flag="",status="closed"} 0
+imichat_chats_by_flag{flag="",status="onhold"} 1
+imichat_chats_by_flag{flag="",status="picked"} 1
+imichat_chats_by_flag{flag="",status="queued"} 3
+imichat_chats_by_flag{flag="red",status="closed"} 1
+imichat_chats_by_flag{flag="red",status="onhold"} 0
+imichat_chats_by_flag{flag="red",status="picked"} 1
+imichat_chats_by_flag{flag="red",status="queued"} 0
+`},
+		{"imichat_chats_oldest_created_timestamp_seconds", fmt.Sprintf(`
+# HELP imichat_chats_oldest_created_timestamp_seconds Creation time of the oldest chat by status and channel, in Unix seconds, for open statuses (queued, picked, onhold) only; absent when there is none.
+# TYPE imichat_chats_oldest_created_timestamp_seconds gauge
+imichat_chats_oldest_created_timestamp_seconds{channel="email",status="onhold"} %d
+imichat_chats_oldest_created_timestamp_seconds{channel="livechat",status="picked"} %d
+imichat_chats_oldest_created_timestamp_seconds{channel="sms",status="queued"} %d
+imichat_chats_oldest_created_timestamp_seconds{channel="whatsapp",status="queued"} %d
+`, t0.Add(-48*time.Hour).Unix(), t0.Add(-30*time.Minute).Unix(), t0.Add(-5*time.Minute).Unix(), t0.Add(-time.Minute).Unix())},
+	}
+	for _, tt := range tests {
+		t.Run(tt.metric, func(t *testing.T) {
+			if err := testutil.CollectAndCompare(c, strings.NewReader(tt.want), tt.metric); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestChatCollectorByAsset(t *testing.T) {
+	src := staticSource{snap: Snapshot{Chats: population[:2]}}
+	want := `
+# HELP imichat_chats_by_asset Chats by the channel asset they arrived on, and status.
+# TYPE imichat_chats_by_asset gauge
+imichat_chats_by_asset{asset_id="15550100",asset_name="Long code",channel="sms",status="closed"} 0
+imichat_chats_by_asset{asset_id="15550100",asset_name="Long code",channel="sms",status="onhold"} 0
+imichat_chats_by_asset{asset_id="15550100",asset_name="Long code",channel="sms",status="picked"} 0
+imichat_chats_by_asset{asset_id="15550100",asset_name="Long code",channel="sms",status="queued"} 2
+`
+	if err := testutil.CollectAndCompare(NewChatCollector(context.Background(), src, nil), strings.NewReader(want), "imichat_chats_by_asset"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestChatCollectorSumsEqualTotals(t *testing.T) {
+	counts := Aggregate(population)
+	total := 0
+	for _, v := range counts.ByStatusChannel {
+		total += v
+	}
+	for name, m := range map[string]map[string]byStatus{"assignee": counts.ByAssignee, "flag": counts.ByFlag} {
+		sum := 0
+		for _, b := range m {
+			for _, v := range b {
+				sum += v
+			}
+		}
+		if sum != total || total != len(population) {
+			t.Errorf("by %s sums to %d, total %d, population %d", name, sum, total, len(population))
+		}
+	}
+}
+
+func TestChatCollectorFailedWalkExportsNoChatGauges(t *testing.T) {
+	var logs bytes.Buffer
+	src := staticSource{
+		snap: Snapshot{Chats: population, Pages: 3, Duration: time.Second}, // a broken source that returns chats with its error
+		err:  fmt.Errorf("page 3: %w", &apiclient.APIError{StatusCode: 2004, HTTPStatus: 401, Description: "Access token expired"}),
+	}
+	c := NewChatCollector(context.Background(), src, log.NewLogfmtLogger(&logs))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if got, want := strings.Join(names, " "), "imichat_scrape_duration_seconds imichat_scrape_pages imichat_up"; got != want {
+		t.Errorf("metrics after a failed walk: %s; want %s", got, want)
+	}
+	if up := mfs[2].GetMetric()[0].GetGauge().GetValue(); up != 0 {
+		t.Errorf("imichat_up = %v, want 0", up)
+	}
+	line := logs.String()
+	if strings.Count(line, "\n") != 1 || !strings.Contains(line, "level=error") || !strings.Contains(line, "2004") || !strings.Contains(line, "Access token expired") {
+		t.Errorf("want one error line naming the status code and description, got:\n%s", line)
+	}
+}
+
+func TestAPIMetrics(t *testing.T) {
+	m := NewAPIMetrics()
+	reset := time.Unix(1795651200, 0)
+	m.ObserveResponse("4305", 200, apiclient.RateLimit{Limit: 10000, Remaining: 9000, Reset: reset, HasLimit: true, HasRemaining: true, HasReset: true})
+	m.ObserveResponse("2004", 401, apiclient.RateLimit{Remaining: 8999, HasRemaining: true}) // a response without two of the headers keeps their last values
+	m.ObserveResponse("", 502, apiclient.RateLimit{})
+	m.ObserveRequestError(apiclient.ReasonDecode)
+	m.ObserveRequestError(apiclient.ReasonTimeout)
+	m.ObserveRequestError(apiclient.ReasonTimeout)
+	want := `
+# HELP imichat_api_rate_limit_limit Requests the API allows per quota period, from the Rate-Limit-Limit header of the last response that carried it.
+# TYPE imichat_api_rate_limit_limit gauge
+imichat_api_rate_limit_limit 10000
+# HELP imichat_api_rate_limit_remaining Requests left in the current quota period, from the Rate-Limit-Remaining header of the last response that carried it.
+# TYPE imichat_api_rate_limit_remaining gauge
+imichat_api_rate_limit_remaining 8999
+# HELP imichat_api_rate_limit_reset_timestamp_seconds When the API quota resets, in Unix seconds, from the Rate-Limit-Reset header of the last response that carried it.
+# TYPE imichat_api_rate_limit_reset_timestamp_seconds gauge
+imichat_api_rate_limit_reset_timestamp_seconds 1.7956512e+09
+# HELP imichat_api_request_errors_total Requests to the chat-list API that got no usable response, by reason: timeout, network, decode, too_large.
+# TYPE imichat_api_request_errors_total counter
+imichat_api_request_errors_total{reason="decode"} 1
+imichat_api_request_errors_total{reason="network"} 0
+imichat_api_request_errors_total{reason="timeout"} 2
+imichat_api_request_errors_total{reason="too_large"} 0
+# HELP imichat_api_responses_total Responses received from the chat-list API, by the API's status_code ("" when the body carried none) and HTTP status. 4305 is success.
+# TYPE imichat_api_responses_total counter
+imichat_api_responses_total{http_status="200",status_code="4305"} 1
+imichat_api_responses_total{http_status="401",status_code="2004"} 1
+imichat_api_responses_total{http_status="502",status_code=""} 1
+`
+	if err := testutil.CollectAndCompare(m, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestAPIMetricsRateLimitAbsentUntilSeen(t *testing.T) {
+	m := NewAPIMetrics()
+	m.ObserveResponse("4305", 200, apiclient.RateLimit{})
+	if n := testutil.CollectAndCount(m, "imichat_api_rate_limit_limit", "imichat_api_rate_limit_remaining", "imichat_api_rate_limit_reset_timestamp_seconds"); n != 0 {
+		t.Errorf("%d rate-limit gauges before any header was seen", n)
+	}
+}
+
+func TestLabelValue(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	tests := []struct{ in, want string }{
+		{"ok", "ok"},
+		{"bad\xffbyte", "bad\uFFFDbyte"},
+		{long, long[:128]},
+	}
+	for _, tt := range tests {
+		if got := labelValue(tt.in); got != tt.want {
+			t.Errorf("labelValue(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// Invalid UTF-8 in user data must not break the exposition.
+	chats := []apiclient.Chat{{ID: "x", Status: "queued", Channel: "sms", Assignee: "bad\xff", Tags: []string{"\xfe"}, Flag: long + "x"}}
+	if err := testutil.CollectAndCompare(NewChatCollector(context.Background(), staticSource{snap: Snapshot{Chats: chats}}, nil),
+		strings.NewReader(""), "no_such_metric"); err != nil {
+		t.Errorf("collecting user data with invalid UTF-8: %v", err)
+	}
+}
