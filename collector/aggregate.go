@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"maps"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,6 +22,10 @@ var (
 // is still waiting on them.
 var openStatuses = map[string]bool{"queued": true, "picked": true, "onhold": true}
 
+// IsOpen tells whether a chat's status can still change in the normal course
+// of things (queued, picked, onhold). Closed chats are assumed final.
+func IsOpen(c *apiclient.Chat) bool { return openStatuses[c.Status] }
+
 type statusChannel struct{ status, channel string }
 
 // asset identifies a channel asset in the labels of imichat_chats_by_asset.
@@ -29,8 +34,11 @@ type asset struct{ channel, id, name string }
 // byStatus counts chats of one label value (an agent, a tag …) by status.
 type byStatus map[string]int
 
-// Counts is the aggregate of a chat list, ready to be exported.
+// Counts is the aggregate of a chat list, ready to be exported. It can be
+// built at once (Aggregate) or kept up to date chat by chat (Add, Remove),
+// which is what an incremental refresh of a large tenant needs.
 type Counts struct {
+	Total           int
 	ByStatusChannel map[statusChannel]int
 	ByAssignee      map[string]byStatus
 	ByAsset         map[asset]byStatus
@@ -39,9 +47,9 @@ type Counts struct {
 	OldestCreated   map[statusChannel]time.Time
 }
 
-// Aggregate counts chats along every exported dimension.
-func Aggregate(chats []apiclient.Chat) Counts {
-	c := Counts{
+// NewCounts returns the counts of an empty list.
+func NewCounts() *Counts {
+	c := &Counts{
 		ByStatusChannel: make(map[statusChannel]int, len(Statuses)*len(Channels)),
 		ByAssignee:      map[string]byStatus{},
 		ByAsset:         map[asset]byStatus{},
@@ -54,30 +62,117 @@ func Aggregate(chats []apiclient.Chat) Counts {
 			c.ByStatusChannel[statusChannel{s, ch}] = 0
 		}
 	}
-	for i := range chats {
-		chat := &chats[i]
-		status, channel := labelValue(chat.Status), labelValue(chat.Channel)
-		sc := statusChannel{status, channel}
-		c.ByStatusChannel[sc]++
-		count(c.ByAssignee, labelValue(chat.Assignee), status)
-		count(c.ByAsset, asset{channel, labelValue(chat.Asset.ID), labelValue(chat.Asset.Name)}, status)
-		count(c.ByFlag, labelValue(chat.Flag), status)
-		if len(chat.Tags) == 0 {
-			count(c.ByTag, "", status)
-		}
-		for _, tag := range uniqueTags(chat.Tags) {
-			count(c.ByTag, labelValue(tag), status)
-		}
-		if openStatuses[status] && !chat.CreatedAt.IsZero() {
-			if old, ok := c.OldestCreated[sc]; !ok || chat.CreatedAt.Before(old) {
-				c.OldestCreated[sc] = chat.CreatedAt
-			}
-		}
-	}
 	return c
 }
 
-func count[K comparable](m map[K]byStatus, key K, status string) {
+// Aggregate counts chats along every exported dimension.
+func Aggregate(chats []apiclient.Chat) *Counts {
+	c := NewCounts()
+	for i := range chats {
+		c.Add(&chats[i])
+	}
+	c.SetOldest(func(yield func(*apiclient.Chat) bool) {
+		for i := range chats {
+			if !yield(&chats[i]) {
+				return
+			}
+		}
+	})
+	return c
+}
+
+// Add counts one chat. OldestCreated is not touched: see SetOldest.
+func (c *Counts) Add(chat *apiclient.Chat) { c.add(chat, 1) }
+
+// Remove uncounts a chat that Add counted.
+func (c *Counts) Remove(chat *apiclient.Chat) { c.add(chat, -1) }
+
+func (c *Counts) add(chat *apiclient.Chat, delta int) {
+	status, channel := labelValue(chat.Status), labelValue(chat.Channel)
+	c.Total += delta
+	sc := statusChannel{status, channel}
+	c.ByStatusChannel[sc] += delta
+	if c.ByStatusChannel[sc] == 0 && !isDocumented(sc) {
+		delete(c.ByStatusChannel, sc)
+	}
+	count(c.ByAssignee, labelValue(chat.Assignee), status, delta)
+	count(c.ByAsset, asset{channel, labelValue(chat.Asset.ID), labelValue(chat.Asset.Name)}, status, delta)
+	count(c.ByFlag, labelValue(chat.Flag), status, delta)
+	if len(chat.Tags) == 0 {
+		count(c.ByTag, "", status, delta)
+	}
+	for _, tag := range uniqueTags(chat.Tags) {
+		count(c.ByTag, labelValue(tag), status, delta)
+	}
+}
+
+// SetOldest recomputes OldestCreated from the open chats among chats. It
+// takes an iterator so that a caller keeping an index of open chats need not
+// walk the whole list.
+func (c *Counts) SetOldest(chats func(yield func(*apiclient.Chat) bool)) {
+	clear(c.OldestCreated)
+	for chat := range chats {
+		status := labelValue(chat.Status)
+		if !openStatuses[status] || chat.CreatedAt.IsZero() {
+			continue
+		}
+		sc := statusChannel{status, labelValue(chat.Channel)}
+		if old, ok := c.OldestCreated[sc]; !ok || chat.CreatedAt.Before(old) {
+			c.OldestCreated[sc] = chat.CreatedAt
+		}
+	}
+}
+
+// Clone returns a deep copy, so that a published snapshot never changes
+// under a scrape while the next refresh updates the original.
+func (c *Counts) Clone() *Counts {
+	out := &Counts{
+		Total:           c.Total,
+		ByStatusChannel: maps.Clone(c.ByStatusChannel),
+		ByAssignee:      cloneByStatus(c.ByAssignee),
+		ByAsset:         cloneByStatus(c.ByAsset),
+		ByTag:           cloneByStatus(c.ByTag),
+		ByFlag:          cloneByStatus(c.ByFlag),
+		OldestCreated:   maps.Clone(c.OldestCreated),
+	}
+	return out
+}
+
+func cloneByStatus[K comparable](m map[K]byStatus) map[K]byStatus {
+	out := make(map[K]byStatus, len(m))
+	for k, v := range m {
+		out[k] = maps.Clone(v)
+	}
+	return out
+}
+
+// Queued returns the number of queued chats, the figure people are paged on.
+func (c *Counts) Queued() int {
+	n := 0
+	for k, v := range c.ByStatusChannel {
+		if k.status == "queued" {
+			n += v
+		}
+	}
+	return n
+}
+
+func isDocumented(sc statusChannel) bool {
+	known := false
+	for _, s := range Statuses {
+		known = known || s == sc.status
+	}
+	for _, ch := range Channels {
+		if ch == sc.channel {
+			return known
+		}
+	}
+	return false
+}
+
+// count moves an entity's count for a status by delta. An entity whose
+// counts all reach 0 is dropped: it is no longer in the list.
+func count[K comparable](m map[K]byStatus, key K, status string, delta int) {
 	b := m[key]
 	if b == nil {
 		b = make(byStatus, len(Statuses))
@@ -86,7 +181,13 @@ func count[K comparable](m map[K]byStatus, key K, status string) {
 		}
 		m[key] = b
 	}
-	b[status]++
+	b[status] += delta
+	for _, n := range b {
+		if n != 0 {
+			return
+		}
+	}
+	delete(m, key)
 }
 
 // uniqueTags drops repeated tags, so that a chat tagged twice with the same
@@ -135,7 +236,7 @@ func labelValue(s string) string {
 // (an agent, an asset, a tag, a flag), every documented status is exported,
 // 0 included, so that a series does not vanish while its entity is still
 // in the list.
-func (c Counts) emit(ch chan<- prometheus.Metric) {
+func (c *Counts) emit(ch chan<- prometheus.Metric) {
 	for k, v := range c.ByStatusChannel {
 		ch <- prometheus.MustNewConstMetric(chatsDesc, prometheus.GaugeValue, float64(v), k.status, k.channel)
 	}

@@ -25,9 +25,18 @@ const namespace = "imichat"
 
 // Snapshot is one complete read of the tenant's chat list.
 type Snapshot struct {
-	Chats    []apiclient.Chat
-	Pages    int           // pages requested to get it
-	Duration time.Duration // how long the walk took
+	Counts   *Counts          // what is exported; nil means Aggregate(Chats)
+	Chats    []apiclient.Chat // the chats, when the source keeps them
+	Pages    int              // pages requested to get it
+	Duration time.Duration    // how long the walk took
+}
+
+// counts returns the snapshot's aggregate.
+func (s Snapshot) counts() *Counts {
+	if s.Counts != nil {
+		return s.Counts
+	}
+	return Aggregate(s.Chats)
 }
 
 // Source produces the chats to export. It must return an error, never a
@@ -51,6 +60,7 @@ func (s WalkSource) Snapshot(ctx context.Context) (Snapshot, error) {
 		return snap, err
 	}
 	snap.Chats = res.Chats
+	snap.Counts = Aggregate(res.Chats)
 	return snap, nil
 }
 
@@ -122,5 +132,5 @@ func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
-	Aggregate(snap.Chats).emit(ch)
+	snap.counts().emit(ch)
 }

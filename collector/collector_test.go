@@ -169,6 +169,9 @@ func TestChatCollectorSumsEqualTotals(t *testing.T) {
 	for _, v := range counts.ByStatusChannel {
 		total += v
 	}
+	if counts.Total != len(population) {
+		t.Errorf("total %d, population %d", counts.Total, len(population))
+	}
 	for name, m := range map[string]map[string]byStatus{"assignee": counts.ByAssignee, "flag": counts.ByFlag} {
 		sum := 0
 		for _, b := range m {

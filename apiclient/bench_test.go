@@ -1,0 +1,100 @@
+package apiclient_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/simulator"
+)
+
+func newSimTenant(history int) *simulator.Tenant {
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return simulator.New(simulator.Config{
+		Token: "bench-token", TeamID: "1", Seed: 3, History: history,
+		Start: start, Clock: func() time.Time { return start }, QuotaPerDay: 1 << 30,
+	})
+}
+
+// inProcessClient talks to the tenant through its in-process transport: the
+// benchmarks measure the exporter's work, not the loopback stack.
+func inProcessClient(tenant *simulator.Tenant) *apiclient.Client {
+	u, _ := url.Parse("http://tenant.test")
+	return &apiclient.Client{
+		BaseURL: u, TeamID: "1", Token: apiclient.StaticToken("bench-token"),
+		HTTPClient: &http.Client{Transport: simulator.NewTransport(tenant)},
+	}
+}
+
+// pageBody returns the raw body of page 1 as the simulator serves it.
+func pageBody(b *testing.B, tenant *simulator.Tenant) []byte {
+	req := httptest.NewRequest(http.MethodGet, "/v3.1/chats?page=1", nil)
+	req.Header.Set("access_token", "bench-token")
+	req.Header.Set("teamid", "1")
+	rec := httptest.NewRecorder()
+	tenant.ServeHTTP(rec, req)
+	body, _ := io.ReadAll(rec.Result().Body)
+	return body
+}
+
+func BenchmarkDecodePage(b *testing.B) {
+	body := pageBody(b, newSimTenant(100))
+	if _, _, chats, err := apiclient.DecodePage(body); err != nil || len(chats) != apiclient.PageSize {
+		b.Fatalf("%d chats, %v", len(chats), err)
+	}
+	b.SetBytes(int64(len(body)))
+	pc := startPerChat(b, apiclient.PageSize)
+	for b.Loop() {
+		if _, _, _, err := apiclient.DecodePage(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pc.report()
+}
+
+func BenchmarkWalk(b *testing.B) {
+	const history = 5000
+	tenant := newSimTenant(history)
+	client := inProcessClient(tenant)
+	opts := apiclient.WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 10000}
+	pc := startPerChat(b, history)
+	for b.Loop() {
+		res, err := apiclient.Walk(context.Background(), client, opts)
+		if err != nil || len(res.Chats) != history {
+			b.Fatalf("%d chats, %v", len(res.Chats), err)
+		}
+	}
+	pc.report()
+}
+
+// perChat measures a benchmark loop's cost per chat: ns, bytes and
+// allocations, reported next to the per-operation figures.
+type perChat struct {
+	b      *testing.B
+	chats  int
+	before runtime.MemStats
+}
+
+func startPerChat(b *testing.B, chatsPerOp int) *perChat {
+	p := &perChat{b: b, chats: chatsPerOp}
+	b.ReportAllocs()
+	runtime.GC()
+	runtime.ReadMemStats(&p.before)
+	return p
+}
+
+func (p *perChat) report() {
+	p.b.StopTimer()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	n := float64(p.b.N) * float64(p.chats)
+	p.b.ReportMetric(float64(p.b.Elapsed().Nanoseconds())/n, "ns/chat")
+	p.b.ReportMetric(float64(after.TotalAlloc-p.before.TotalAlloc)/n, "B/chat")
+	p.b.ReportMetric(float64(after.Mallocs-p.before.Mallocs)/n, "allocs/chat")
+}
