@@ -1,0 +1,56 @@
+package dashboards
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/collector"
+	"github.com/imichat-exporter/imichat_exporter/simulator"
+)
+
+var (
+	contractOnce  sync.Once
+	contractNames []string
+)
+
+// exportedMetricNames returns the names of every metric imichat_exporter
+// exports, gathered from the real collectors after a walk of a simulated
+// tenant: the dashboard and the rules may use nothing else.
+func exportedMetricNames() []string {
+	contractOnce.Do(func() {
+		start := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+		tenant := simulator.New(simulator.Config{Token: "t", TeamID: "1", Seed: 1, History: 500,
+			Start: start, Clock: func() time.Time { return start }})
+		apiMetrics := collector.NewAPIMetrics()
+		u, _ := url.Parse("http://tenant.test")
+		client := &apiclient.Client{BaseURL: u, TeamID: "1", Token: apiclient.StaticToken("t"), Observer: apiMetrics,
+			HTTPClient: &http.Client{Transport: simulator.NewTransport(tenant)}}
+		source := collector.WalkSource{Fetcher: client, Options: apiclient.WalkOptions{FirstPage: 1, Concurrency: 2, MaxPages: 1000}}
+
+		// A walk first, so that the API counters and rate-limit gauges
+		// have seen responses (a registry collects concurrently).
+		if _, err := source.Snapshot(context.Background()); err != nil {
+			panic(err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collector.NewChatCollector(context.Background(), source, nil),
+			apiMetrics, versioncollector.NewCollector("imichat_exporter"))
+		mfs, err := reg.Gather()
+		if err != nil {
+			panic(err)
+		}
+		for _, mf := range mfs {
+			contractNames = append(contractNames, mf.GetName())
+		}
+		sort.Strings(contractNames)
+	})
+	return contractNames
+}

@@ -1,0 +1,458 @@
+package dashboards
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+const dashboardFile = "imichat-overview.json"
+
+// The dashboard's JSON model, as far as the tests look into it.
+type dashboard struct {
+	Title         string  `json:"title"`
+	UID           string  `json:"uid"`
+	SchemaVersion int     `json:"schemaVersion"`
+	Panels        []panel `json:"panels"`
+	Templating    struct {
+		List []variable `json:"list"`
+	} `json:"templating"`
+}
+
+type datasourceRef struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+type panel struct {
+	ID          int            `json:"id"`
+	Type        string         `json:"type"`
+	Title       string         `json:"title"`
+	Description string         `json:"description"`
+	Datasource  *datasourceRef `json:"datasource"`
+	Targets     []target       `json:"targets"`
+	GridPos     struct {
+		H, W, X, Y int
+	} `json:"gridPos"`
+	Panels []panel `json:"panels"` // a collapsed row's panels
+}
+
+type target struct {
+	RefID      string         `json:"refId"`
+	Expr       string         `json:"expr"`
+	Datasource *datasourceRef `json:"datasource"`
+}
+
+type variable struct {
+	Type       string          `json:"type"`
+	Name       string          `json:"name"`
+	Query      json.RawMessage `json:"query"`
+	Datasource *datasourceRef  `json:"datasource"`
+}
+
+// queryString returns a variable's query whether it is stored as a string (datasource
+// variables, old dashboards) or as {"query": "..."} (query variables).
+func (v variable) queryString(t *testing.T) string {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(v.Query, &s); err == nil {
+		return s
+	}
+	var o struct {
+		Query string `json:"query"`
+	}
+	if err := json.Unmarshal(v.Query, &o); err != nil {
+		t.Fatalf("variable %q: query is neither a string nor an object: %s", v.Name, v.Query)
+	}
+	return o.Query
+}
+
+func loadDashboard(t *testing.T) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	return d
+}
+
+// allPanels flattens rows: a collapsed row keeps its panels inside itself.
+func allPanels(ps []panel) []panel {
+	var out []panel
+	for _, p := range ps {
+		out = append(out, p)
+		out = append(out, allPanels(p.Panels)...)
+	}
+	return out
+}
+
+// Panels that hold no query.
+func isLayoutPanel(p panel) bool {
+	return p.Type == "row" || p.Type == "text"
+}
+
+// Grafana variables in a query: ${name}, ${name:format}, $name and [[name]].
+var grafanaVar = regexp.MustCompile(`\$\{(\w+)(?::[\w-]+)?\}|\$(\w+)|\[\[(\w+)(?::[\w-]+)?\]\]`)
+
+// Values that make a query plain PromQL, as Grafana would before sending it.
+var promqlValues = map[string]string{
+	"__rate_interval": "1m",
+	"__interval":      "1m",
+	"__interval_ms":   "60000",
+	"__range":         "1h",
+	"__range_s":       "3600",
+	"__range_ms":      "3600000",
+	"job":             ".*",
+	"instance":        ".*",
+}
+
+// Sentinel values that let the structure checks see where a variable was used.
+const (
+	rateIntervalSentinel = 4*time.Hour + 44*time.Minute + 44*time.Second
+	jobSentinel          = "JOB_VARIABLE"
+	instanceSentinel     = "INSTANCE_VARIABLE"
+)
+
+var sentinelValues = map[string]string{
+	"__rate_interval": "4h44m44s",
+	"__interval":      "1m",
+	"__interval_ms":   "60000",
+	"__range":         "1h",
+	"__range_s":       "3600",
+	"__range_ms":      "3600000",
+	"job":             jobSentinel,
+	"instance":        instanceSentinel,
+}
+
+// substitute replaces Grafana variables with values; an unknown variable is an error.
+func substitute(q string, values map[string]string) (string, error) {
+	var unknown []string
+	out := grafanaVar.ReplaceAllStringFunc(q, func(m string) string {
+		sub := grafanaVar.FindStringSubmatch(m)
+		name := sub[1] + sub[2] + sub[3]
+		v, ok := values[name]
+		if !ok {
+			unknown = append(unknown, m)
+			return m
+		}
+		return v
+	})
+	if len(unknown) > 0 {
+		return "", fmt.Errorf("unknown Grafana variable(s) %v", unknown)
+	}
+	return out, nil
+}
+
+var promqlParser = parser.NewParser(parser.Options{})
+
+// parseGrafanaExpr substitutes the Grafana variables and parses the result as PromQL.
+func parseGrafanaExpr(q string, values map[string]string) (parser.Expr, error) {
+	s, err := substitute(q, values)
+	if err != nil {
+		return nil, err
+	}
+	e, err := promqlParser.ParseExpr(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
+	}
+	return e, nil
+}
+
+// metricNames returns the metric names an expression selects: selector names and
+// __name__ matchers. A regular-expression __name__ matcher stands for every known name
+// it matches; one that matches none is returned as is so that the caller rejects it.
+func metricNames(e parser.Expr, known []string) []string {
+	var names []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		if vs.Name != "" {
+			names = append(names, vs.Name)
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name != labels.MetricName || (vs.Name != "" && m.Type == labels.MatchEqual) {
+				continue
+			}
+			switch m.Type {
+			case labels.MatchEqual:
+				names = append(names, m.Value)
+			default:
+				matched := false
+				for _, k := range known {
+					if m.Matches(k) {
+						names = append(names, k)
+						matched = true
+					}
+				}
+				if !matched {
+					names = append(names, m.String())
+				}
+			}
+		}
+		return nil
+	})
+	return names
+}
+
+// unknownMetrics returns the names used by expr that are not in allowed.
+func unknownMetrics(e parser.Expr, allowed []string) []string {
+	var bad []string
+	for _, n := range metricNames(e, allowed) {
+		if !slices.Contains(allowed, n) {
+			bad = append(bad, n)
+		}
+	}
+	return bad
+}
+
+// A query of the dashboard, with where it comes from.
+type query struct {
+	where string
+	expr  string
+}
+
+func dashboardQueries(t *testing.T, d dashboard) []query {
+	t.Helper()
+	var qs []query
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			qs = append(qs, query{fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), tg.Expr})
+		}
+	}
+	return qs
+}
+
+// labelValuesQuery matches Grafana's label_values(selector, label).
+var labelValuesQuery = regexp.MustCompile(`^\s*label_values\(\s*(.+?)\s*,\s*(\w+)\s*\)\s*$`)
+
+func TestDashboardStructure(t *testing.T) {
+	d := loadDashboard(t)
+	if d.Title == "" || d.UID == "" {
+		t.Errorf("dashboard needs a title and a uid, got %q %q", d.Title, d.UID)
+	}
+	if d.SchemaVersion < 36 {
+		t.Errorf("schemaVersion %d: want a current Grafana model (>= 36)", d.SchemaVersion)
+	}
+
+	vars := map[string]variable{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	ds, ok := vars["datasource"]
+	if !ok {
+		t.Fatal("no templating variable named datasource")
+	}
+	if ds.Type != "datasource" || ds.queryString(t) != "prometheus" {
+		t.Errorf("variable datasource: type %q query %q, want type datasource, query prometheus", ds.Type, ds.queryString(t))
+	}
+	for _, name := range []string{"job", "instance"} {
+		v, ok := vars[name]
+		if !ok {
+			t.Errorf("no templating variable named %s", name)
+			continue
+		}
+		if v.Type != "query" {
+			t.Errorf("variable %s: type %q, want query", name, v.Type)
+		}
+		if v.Datasource == nil || v.Datasource.UID != "${datasource}" {
+			t.Errorf("variable %s: datasource %+v, want uid ${datasource}", name, v.Datasource)
+		}
+		q := v.queryString(t)
+		m := labelValuesQuery.FindStringSubmatch(q)
+		if m == nil || m[2] != name {
+			t.Errorf("variable %s: query %q, want label_values(imichat_up..., %s)", name, q, name)
+			continue
+		}
+		e, err := parseGrafanaExpr(m[1], promqlValues)
+		if err != nil {
+			t.Errorf("variable %s: %v", name, err)
+			continue
+		}
+		if names := metricNames(e, exportedMetricNames()); !slices.Equal(names, []string{"imichat_up"}) {
+			t.Errorf("variable %s: query %q selects %v, want imichat_up", name, q, names)
+		}
+	}
+
+	ids := map[int]string{}
+	panels := allPanels(d.Panels)
+	if len(panels) == 0 {
+		t.Fatal("dashboard has no panels")
+	}
+	for _, p := range panels {
+		if prev, dup := ids[p.ID]; dup {
+			t.Errorf("panel %q: id %d already used by %q", p.Title, p.ID, prev)
+		}
+		ids[p.ID] = p.Title
+		if p.Title == "" {
+			t.Errorf("panel id %d has no title", p.ID)
+		}
+		if p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X < 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %q: gridPos %+v does not fit the 24-column grid", p.Title, p.GridPos)
+		}
+		if isLayoutPanel(p) {
+			continue
+		}
+		if strings.TrimSpace(p.Description) == "" {
+			t.Errorf("panel %q has no description", p.Title)
+		}
+		if p.Datasource == nil || p.Datasource.Type != "prometheus" || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q: datasource %+v, want {prometheus ${datasource}}", p.Title, p.Datasource)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no target", p.Title)
+		}
+		refIDs := map[string]bool{}
+		for _, tg := range p.Targets {
+			if tg.RefID == "" || refIDs[tg.RefID] {
+				t.Errorf("panel %q: missing or repeated refId %q", p.Title, tg.RefID)
+			}
+			refIDs[tg.RefID] = true
+			if tg.Datasource == nil || tg.Datasource.Type != "prometheus" || tg.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q target %s: datasource %+v, want {prometheus ${datasource}}", p.Title, tg.RefID, tg.Datasource)
+			}
+			if strings.TrimSpace(tg.Expr) == "" {
+				t.Errorf("panel %q target %s: empty expr", p.Title, tg.RefID)
+			}
+		}
+	}
+}
+
+// Every selector filters on the job and instance variables, and every rate, irate and
+// increase uses $__rate_interval.
+func TestDashboardQueriesUseVariables(t *testing.T) {
+	qs := dashboardQueries(t, loadDashboard(t))
+	if len(qs) == 0 {
+		t.Fatal("dashboard has no queries")
+	}
+	for _, q := range qs {
+		if strings.Contains(q.expr, "$__interval") {
+			t.Errorf("%s: uses $__interval; use $__rate_interval", q.where)
+		}
+		e, err := parseGrafanaExpr(q.expr, sentinelValues)
+		if err != nil {
+			t.Errorf("%s: %v", q.where, err)
+			continue
+		}
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			switch n := n.(type) {
+			case *parser.VectorSelector:
+				if !hasMatcher(n, "job", labels.MatchRegexp, jobSentinel) {
+					t.Errorf("%s: selector %s does not filter on job=~\"$job\"", q.where, n)
+				}
+				if !hasMatcher(n, "instance", labels.MatchRegexp, instanceSentinel) {
+					t.Errorf("%s: selector %s does not filter on instance=~\"$instance\"", q.where, n)
+				}
+			case *parser.Call:
+				switch n.Func.Name {
+				case "rate", "irate", "increase":
+					ms, ok := n.Args[0].(*parser.MatrixSelector)
+					if !ok || ms.Range != rateIntervalSentinel {
+						t.Errorf("%s: %s does not use [$__rate_interval]", q.where, n)
+					}
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func hasMatcher(vs *parser.VectorSelector, name string, typ labels.MatchType, value string) bool {
+	for _, m := range vs.LabelMatchers {
+		if m.Name == name && m.Type == typ && m.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// Every query parses and names only metrics the exporter exports.
+func TestDashboardQueriesUseContractMetrics(t *testing.T) {
+	exported := exportedMetricNames()
+	qs := dashboardQueries(t, loadDashboard(t))
+	if len(qs) == 0 {
+		t.Fatal("dashboard has no queries")
+	}
+	used := map[string]bool{}
+	for _, q := range qs {
+		e, err := parseGrafanaExpr(q.expr, promqlValues)
+		if err != nil {
+			t.Errorf("%s: %v", q.where, err)
+			continue
+		}
+		names := metricNames(e, exported)
+		if len(names) == 0 {
+			t.Errorf("%s: selects no metric: %q", q.where, q.expr)
+		}
+		if bad := unknownMetrics(e, exported); len(bad) > 0 {
+			t.Errorf("%s: metrics not exported by imichat_exporter: %v", q.where, bad)
+		}
+		for _, n := range names {
+			used[n] = true
+		}
+	}
+
+	// The panels the dashboard promises need these metrics.
+	for _, want := range []string{
+		"imichat_up",
+		"imichat_chats",
+		"imichat_chats_by_assignee",
+		"imichat_chats_by_asset",
+		"imichat_chats_oldest_created_timestamp_seconds",
+		"imichat_api_responses_total",
+		"imichat_api_rate_limit_remaining",
+		"imichat_api_rate_limit_reset_timestamp_seconds",
+		"imichat_scrape_duration_seconds",
+		"imichat_scrape_pages",
+	} {
+		if !used[want] {
+			t.Errorf("no panel queries %s", want)
+		}
+	}
+	var list []string
+	for n := range used {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	t.Logf("metrics used by the dashboard: %v", list)
+}
+
+// The checks above must reject what they are meant to reject.
+func TestDashboardChecksRejectBadQueries(t *testing.T) {
+	exported := exportedMetricNames()
+	for _, q := range []string{
+		`imichat_chatz{job=~"$job", instance=~"$instance"}`,
+		`{__name__="imichat_queue", job=~"$job", instance=~"$instance"}`,
+		`{__name__=~"nope_.*", job=~"$job", instance=~"$instance"}`,
+		`sum(rate(up{job=~"$job", instance=~"$instance"}[$__rate_interval]))`,
+	} {
+		e, err := parseGrafanaExpr(q, promqlValues)
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		if len(unknownMetrics(e, exported)) == 0 {
+			t.Errorf("%q: unknown metric not detected", q)
+		}
+	}
+	if _, err := parseGrafanaExpr(`imichat_up{job=~"$jobb"}`, promqlValues); err == nil {
+		t.Error("unknown Grafana variable not detected")
+	}
+	if _, err := parseGrafanaExpr(`sum(imichat_up`, promqlValues); err == nil {
+		t.Error("PromQL syntax error not detected")
+	}
+}
