@@ -30,6 +30,7 @@ type WalkResult struct {
 	Chats      []Chat // de-duplicated by chat_id, newest first
 	Pages      int    // requests made, including those wasted past the end
 	LastPage   int    // the page that ended the walk
+	EndOfList  bool   // LastPage held fewer than PageSize chats: the list ends there
 	Duplicates int    // chats seen on two pages (pushed down by arrivals)
 	Limits     RateLimit
 	Duration   time.Duration
@@ -85,7 +86,8 @@ type walk struct {
 
 	mu        sync.Mutex
 	next      int // the next page to hand out
-	endPage   int // the lowest page known to end the list
+	endPage   int // the lowest page known to end the walk
+	endShort  bool
 	errPage   int // the lowest page that failed
 	err       error
 	lastPage  int // the highest page MaxPages allows
@@ -138,8 +140,9 @@ func (w *walk) record(n int, p Page, err error) {
 	}
 	w.limits = p.Limits
 	w.pages[n] = p
-	if (len(p.Chats) < PageSize || (w.opts.Until != nil && w.opts.Until(p))) && n < w.endPage {
-		w.endPage = n
+	short := len(p.Chats) < PageSize
+	if (short || (w.opts.Until != nil && w.opts.Until(p))) && n < w.endPage {
+		w.endPage, w.endShort = n, short
 		w.cancelPast(n)
 	}
 }
@@ -168,7 +171,7 @@ func (w *walk) result(ctx context.Context) (WalkResult, error) {
 		}
 		return res, fmt.Errorf("%w (%d pages from page %d)", ErrTooManyPages, w.opts.MaxPages, w.opts.FirstPage)
 	}
-	res.LastPage = w.endPage
+	res.LastPage, res.EndOfList = w.endPage, w.endShort
 	capacity := (w.endPage - w.opts.FirstPage + 1) * PageSize
 	seen := make(map[string]struct{}, capacity)
 	res.Chats = make([]Chat, 0, capacity)

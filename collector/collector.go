@@ -29,6 +29,9 @@ type Snapshot struct {
 	Chats    []apiclient.Chat // the chats, when the source keeps them
 	Pages    int              // pages requested to get it
 	Duration time.Duration    // how long the walk took
+	// RefreshedAt is when the data was read. A source that serves a
+	// cached result says here how old it is.
+	RefreshedAt time.Time
 }
 
 // counts returns the snapshot's aggregate.
@@ -54,8 +57,9 @@ type WalkSource struct {
 
 // Snapshot walks every page.
 func (s WalkSource) Snapshot(ctx context.Context) (Snapshot, error) {
+	start := time.Now()
 	res, err := apiclient.Walk(ctx, s.Fetcher, s.Options)
-	snap := Snapshot{Pages: res.Pages, Duration: res.Duration}
+	snap := Snapshot{Pages: res.Pages, Duration: res.Duration, RefreshedAt: start}
 	if err != nil {
 		return snap, err
 	}
@@ -94,28 +98,35 @@ var (
 		"How long the last walk of the chat list took, in seconds.")
 	scrapePagesDesc = newDesc("scrape_pages",
 		"Pages requested by the last walk of the chat list.")
+	lastRefreshDesc = newDesc("last_refresh_timestamp_seconds",
+		"When the chat numbers served were read from the API, in Unix seconds. To spare the API quota they may be older than the scrape: time() minus this is their age.")
 )
 
 // ChatCollector exports one Snapshot per scrape.
 type ChatCollector struct {
-	ctx    context.Context
-	source Source
-	logger log.Logger
+	ctx        context.Context
+	source     Source
+	logger     log.Logger
+	labelLimit *LabelLimit // nil: no limit (see WithLabelLimit)
 }
 
 // NewChatCollector returns a collector for one scrape. ctx bounds the read
 // of the source; it is the scrape's context with its deadline.
-func NewChatCollector(ctx context.Context, source Source, logger log.Logger) *ChatCollector {
+func NewChatCollector(ctx context.Context, source Source, logger log.Logger, opts ...Option) *ChatCollector {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	return &ChatCollector{ctx: ctx, source: source, logger: logger}
+	c := &ChatCollector{ctx: ctx, source: source, logger: logger}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Describe sends the descriptors of every metric the collector can emit.
 func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, chatsDesc, chatsByAssigneeDesc, chatsByAssetDesc,
-		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, scrapeDurationDesc, scrapePagesDesc} {
+		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, scrapeDurationDesc, scrapePagesDesc, lastRefreshDesc} {
 		ch <- d
 	}
 }
@@ -132,5 +143,8 @@ func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
-	snap.counts().emit(ch)
+	if !snap.RefreshedAt.IsZero() {
+		ch <- prometheus.MustNewConstMetric(lastRefreshDesc, prometheus.GaugeValue, float64(snap.RefreshedAt.UnixNano())/1e9)
+	}
+	snap.counts().emit(ch, c.labelLimit)
 }
