@@ -98,3 +98,35 @@ func (p *perChat) report() {
 	p.b.ReportMetric(float64(after.TotalAlloc-p.before.TotalAlloc)/n, "B/chat")
 	p.b.ReportMetric(float64(after.Mallocs-p.before.Mallocs)/n, "allocs/chat")
 }
+
+// BenchmarkWalkLatency walks 1,000 pages that take 20 ms each at
+// concurrency 8, and reports the walk's time as a ratio to the ideal
+// (pages × 20 ms ÷ 8) and the requests wasted past the last page.
+func BenchmarkWalkLatency(b *testing.B) {
+	const (
+		pages       = 1000
+		latency     = 20 * time.Millisecond
+		concurrency = 8
+	)
+	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tenant := simulator.New(simulator.Config{
+		Token: "bench-token", TeamID: "1", Seed: 3, History: pages*apiclient.PageSize - 5, // the last page is short
+		Start: start, Clock: func() time.Time { return start }, QuotaPerDay: 1 << 30, Latency: latency,
+	})
+	client := inProcessClient(tenant)
+	opts := apiclient.WalkOptions{FirstPage: 1, Concurrency: concurrency, MaxPages: 10 * pages}
+	ideal := time.Duration(pages) * latency / concurrency
+	var elapsed time.Duration
+	var wasted int
+	for b.Loop() {
+		t0 := time.Now()
+		res, err := apiclient.Walk(context.Background(), client, opts)
+		elapsed += time.Since(t0)
+		if err != nil || res.LastPage != pages {
+			b.Fatalf("last page %d, %v", res.LastPage, err)
+		}
+		wasted += res.Pages - pages
+	}
+	b.ReportMetric(float64(elapsed)/float64(b.N)/float64(ideal), "x-ideal")
+	b.ReportMetric(float64(wasted)/float64(b.N), "wasted-requests")
+}

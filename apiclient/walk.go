@@ -44,7 +44,9 @@ var ErrTooManyPages = errors.New("walk did not reach the end of the list within 
 // opts.Concurrency pages in flight. The number of pages is not known in
 // advance: pages are handed out in order, and the first page holding fewer
 // than PageSize chats ends the list; requests already in flight past it are
-// canceled. An error on a page before the end fails the walk; an error past
+// canceled. Like TCP's slow start, a walk begins with one page in flight and
+// doubles that with every page that does not end it, so that a walk of one
+// or two pages (an incremental refresh) wastes no request on speculation. An error on a page before the end fails the walk; an error past
 // the end does not matter. The walk never returns a partial result.
 func Walk(ctx context.Context, f Fetcher, opts WalkOptions) (WalkResult, error) {
 	start := time.Now()
@@ -53,17 +55,26 @@ func Walk(ctx context.Context, f Fetcher, opts WalkOptions) (WalkResult, error) 
 
 	concurrency := max(opts.Concurrency, 1)
 	w := &walk{
-		opts:     opts,
-		next:     opts.FirstPage,
-		endPage:  noPage,
-		errPage:  noPage,
-		lastPage: noPage,
-		pages:    map[int]Page{},
-		inflight: map[int]context.CancelFunc{},
+		opts:      opts,
+		window:    1,
+		maxWindow: concurrency,
+		next:      opts.FirstPage,
+		endPage:   noPage,
+		errPage:   noPage,
+		lastPage:  noPage,
+		pages:     map[int]Page{},
+		inflight:  map[int]context.CancelFunc{},
 	}
 	if opts.MaxPages > 0 {
 		w.lastPage = opts.FirstPage + opts.MaxPages - 1
 	}
+	w.cond = sync.NewCond(&w.mu)
+	stopWaking := context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.cond.Broadcast()
+	})
+	defer stopWaking()
 	var wg sync.WaitGroup
 	for range concurrency {
 		wg.Add(1)
@@ -85,6 +96,9 @@ type walk struct {
 	opts WalkOptions
 
 	mu        sync.Mutex
+	cond      *sync.Cond // signalled when a page is recorded or ctx ends
+	window    int        // pages allowed in flight now (slow start)
+	maxWindow int
 	next      int // the next page to hand out
 	endPage   int // the lowest page known to end the walk
 	endShort  bool
@@ -113,10 +127,17 @@ func (w *walk) work(ctx context.Context, f Fetcher) {
 func (w *walk) take(ctx context.Context) (int, context.Context, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := w.next
-	if ctx.Err() != nil || n > w.endPage || n >= w.errPage || n > w.lastPage {
-		return 0, nil, false
+	for {
+		n := w.next
+		if ctx.Err() != nil || n > w.endPage || n >= w.errPage || n > w.lastPage {
+			return 0, nil, false
+		}
+		if len(w.inflight) < w.window {
+			break
+		}
+		w.cond.Wait()
 	}
+	n := w.next
 	w.next++
 	w.requested++
 	pageCtx, cancel := context.WithCancel(ctx)
@@ -127,6 +148,7 @@ func (w *walk) take(ctx context.Context) (int, context.Context, bool) {
 func (w *walk) record(n int, p Page, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	defer w.cond.Broadcast()
 	if cancel, ok := w.inflight[n]; ok {
 		cancel()
 		delete(w.inflight, n)
@@ -144,7 +166,9 @@ func (w *walk) record(n int, p Page, err error) {
 	if (short || (w.opts.Until != nil && w.opts.Until(p))) && n < w.endPage {
 		w.endPage, w.endShort = n, short
 		w.cancelPast(n)
+		return
 	}
+	w.window = min(w.window*2, w.maxWindow)
 }
 
 // cancelPast abandons the requests in flight for pages after n: their

@@ -265,3 +265,26 @@ func TestWalkUntil(t *testing.T) {
 		t.Fatalf("last page %d, %d chats, %v", res.LastPage, len(res.Chats), err)
 	}
 }
+
+// TestWalkSlowStart: a short walk (an incremental refresh) at high
+// concurrency makes no speculative request; a long one still reaches the
+// full concurrency.
+func TestWalkSlowStart(t *testing.T) {
+	tests := []struct {
+		chats, maxRequests int
+	}{
+		{5, 1},  // one page: exactly one request
+		{15, 3}, // two pages: 1, then 2 in flight; the second ends it, the third is wasted
+		{25, 5}, // three pages: 1, then 2, then up to 4 in flight
+	}
+	for _, tt := range tests {
+		l := newFakeList(tt.chats)
+		l.delay = time.Millisecond
+		if _, err := Walk(context.Background(), l, WalkOptions{FirstPage: 1, Concurrency: 8}); err != nil {
+			t.Fatal(err)
+		}
+		if calls := l.calls.Load(); calls > int64(tt.maxRequests) {
+			t.Errorf("%d chats at concurrency 8: %d requests, want at most %d", tt.chats, calls, tt.maxRequests)
+		}
+	}
+}

@@ -53,11 +53,16 @@ type Source interface {
 type WalkSource struct {
 	Fetcher apiclient.Fetcher
 	Options apiclient.WalkOptions
+	Now     func() time.Time // nil: time.Now
 }
 
 // Snapshot walks every page.
 func (s WalkSource) Snapshot(ctx context.Context) (Snapshot, error) {
-	start := time.Now()
+	now := s.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
 	res, err := apiclient.Walk(ctx, s.Fetcher, s.Options)
 	snap := Snapshot{Pages: res.Pages, Duration: res.Duration, RefreshedAt: start}
 	if err != nil {

@@ -25,6 +25,7 @@ type pacer struct {
 	dailyBudget int64
 
 	used      int64     // requests made by us in the current period
+	budget    float64   // what is left to us in the period, at the last fill
 	periodEnd time.Time // when the current period's quota resets
 	last      time.Time // when the buckets were last filled
 	head      float64   // tokens (requests) for head refreshes
@@ -72,8 +73,11 @@ func (p *pacer) fill(now time.Time, rl apiclient.RateLimit) (budget, pace float6
 		budget = float64(rl.Remaining)
 	}
 	budget = max(budget, 0)
+	p.budget = budget
 	left := p.periodEnd.Sub(now).Seconds()
-	pace = budget / max(left, 1)
+	// Evenly means evenly: budget left near the reset is not spent in a
+	// burst, the pace stays within twice the share's daily average.
+	pace = min(budget/max(left, 1), 2*p.share*float64(limit)/secondsPerDay)
 	if !p.last.IsZero() && now.After(p.last) {
 		dt := now.Sub(p.last).Seconds()
 		p.head = min(p.head+headShare*pace*dt, p.headBucketSize)
@@ -83,10 +87,21 @@ func (p *pacer) fill(now time.Time, rl apiclient.RateLimit) (budget, pace float6
 	return budget, pace
 }
 
-// charge records requests made; a bucket may go into debt (a full walk
-// that had to be made), which holds later refreshes back until repaid.
+const secondsPerDay = 86400
+
+// charge records requests paid from the buckets. A bucket may go into
+// debt by one bucketful at most: a larger spend (the catch-up after an
+// outage) is paid for by the lower pace of a smaller budget, not by hours
+// without a refresh.
 func (p *pacer) charge(headPages, restPages int) {
 	p.used += int64(headPages + restPages)
-	p.head -= float64(headPages)
-	p.rest -= float64(restPages)
+	p.head = max(p.head-float64(headPages), -p.headBucketSize)
+	p.rest = max(p.rest-float64(restPages), -p.restBucketSize)
 }
+
+// record records requests that had to be made whatever the buckets held
+// (the first walk, a walk after the list moved past recognition). They
+// lower the budget, and with it the pace, for the rest of the period, but
+// put no bucket in debt: a day-long debt would stop the refreshes of open
+// chats, the very ones whose numbers change.
+func (p *pacer) record(pages int) { p.used += int64(pages) }

@@ -43,9 +43,6 @@ type RefresherOptions struct {
 	// Timeout bounds one refresh, which goes on in the background when a
 	// scrape stops waiting for it. Default 10m.
 	Timeout time.Duration
-	// HeadMaxPages bounds the head refresh: when more pages than this
-	// arrived since the last refresh, a full walk is made instead. Default 50.
-	HeadMaxPages int
 	// MaxBurst bounds the requests one refresh may spend below the head,
 	// however much quota went unspent before it. Default 100.
 	MaxBurst int
@@ -69,9 +66,6 @@ func (o *RefresherOptions) setDefaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
-	}
-	if o.HeadMaxPages <= 0 {
-		o.HeadMaxPages = 50
 	}
 	if o.MaxBurst <= 0 {
 		o.MaxBurst = 100
@@ -118,6 +112,9 @@ type Refresher struct {
 	lastPages int
 	lastTook  time.Duration
 	lastTry   time.Time
+	// lastHeadPages is what the last head refresh cost: the least a
+	// refresh is expected to cost.
+	lastHeadPages int
 	pacer     *pacer
 	sweep     sweepCursor
 
@@ -217,8 +214,8 @@ func (r *Refresher) holdBack(now time.Time) string {
 	if now.Sub(r.lastTry) < r.opts.MinInterval {
 		return SkipMinInterval
 	}
-	r.pacer.fill(now, r.opts.RateLimit())
-	if r.pacer.head < 1 {
+	budget, _ := r.pacer.fill(now, r.opts.RateLimit())
+	if r.pacer.head < 1 || budget < float64(max(r.lastHeadPages, 1)) {
 		return SkipQuota
 	}
 	return ""
@@ -232,22 +229,31 @@ func (r *Refresher) refresh(done chan struct{}) {
 	wallStart := time.Now()
 
 	r.mu.Lock()
-	state, restTokens := r.state, int(r.pacer.rest)
+	state := r.state
+	// Below the head, spend what the bucket holds, and never past the
+	// period's budget.
+	restTokens := int(min(r.pacer.rest, r.pacer.budget-float64(max(r.lastHeadPages, 1))))
 	r.mu.Unlock()
 
 	var (
-		t   tally
-		err error
+		t      tally
+		err    error
+		forced bool // a full walk made whatever the buckets held
 	)
-	// A list the quota can afford to read whole is read whole: that is
-	// exact, and no dearer than reading its parts.
-	if state == nil || float64(restTokens) >= float64(len(state.list))/apiclient.PageSize+1 {
+	switch {
+	case state == nil:
 		state, err = r.fullWalk(ctx, start, &t)
-	} else {
+		forced = true
+	case float64(restTokens) >= float64(len(state.list))/apiclient.PageSize+1:
+		// A list the quota can afford to read whole is read whole: that
+		// is exact, and no dearer than reading its parts.
+		state, err = r.fullWalk(ctx, start, &t)
+	default:
 		err = r.incremental(ctx, state, start, restTokens, &t)
 		if errors.Is(err, errHeadTooDeep) {
-			level.Info(r.opts.Logger).Log("msg", "more chats arrived than the head refresh reads; walking the whole list", "head_max_pages", r.opts.HeadMaxPages)
+			level.Info(r.opts.Logger).Log("msg", "the head refresh found no known chat within the page limit; walking the whole list", "max_pages", r.opts.Walk.MaxPages)
 			state, err = r.fullWalk(ctx, start, &t)
+			forced = true
 		}
 	}
 	took := time.Since(wallStart)
@@ -260,11 +266,18 @@ func (r *Refresher) refresh(done chan struct{}) {
 		r.pages.WithLabelValues(part).Add(float64(n))
 	}
 	r.pacer.fill(r.opts.Now(), r.opts.RateLimit())
-	// A full walk made in place of a head refresh charges its first page
-	// to the head, like the head refresh it stands for.
-	headPages := t.pages["head"] + min(t.pages["full"], 1)
-	r.pacer.charge(headPages, t.total()-headPages)
+	if forced {
+		r.pacer.record(t.total())
+	} else {
+		// A full walk made in place of a head refresh charges its first
+		// page to the head, like the head refresh it stands for.
+		headPages := t.pages["head"] + min(t.pages["full"], 1)
+		r.pacer.charge(headPages, t.total()-headPages)
+	}
 	r.lastPages, r.lastTook, r.lastErr = t.total(), took, err
+	if n := t.pages["head"]; n > 0 {
+		r.lastHeadPages = n
+	}
 	if err != nil {
 		return
 	}
@@ -302,12 +315,18 @@ func (r *Refresher) fullWalk(ctx context.Context, now time.Time, t *tally) (*cha
 
 var errHeadTooDeep = errors.New("head refresh did not reach a known chat")
 
+// queuedRefreshInterval is how stale a queued chat below the head may get
+// before its page is re-read, whatever OpenRefreshInterval says: the queued
+// count is what people are paged on. Measured on the quota replay, reading
+// deeper on every head refresh instead costs more in age than it gains in
+// accuracy.
+const queuedRefreshInterval = time.Minute
+
 // incremental refreshes the head, then spends up to restTokens requests on
 // open chats and the sweep.
 func (r *Refresher) incremental(ctx context.Context, s *chatState, now time.Time, restTokens int, t *tally) error {
 	newest := s.newest()
 	head := r.opts.Walk
-	head.MaxPages = r.opts.HeadMaxPages
 	head.Until = func(p apiclient.Page) bool {
 		// Known territory: this page reaches the newest chat of the state.
 		return newest != nil && len(p.Chats) > 0 && !p.Chats[len(p.Chats)-1].CreatedAt.After(newest.CreatedAt)
@@ -345,7 +364,11 @@ func (r *Refresher) incremental(ctx context.Context, s *chatState, now time.Time
 func (r *Refresher) refreshOpen(ctx context.Context, s *chatState, now time.Time, budget int) (int, error) {
 	var stale []*entry
 	for _, e := range s.open {
-		if now.Sub(e.readAt) >= r.opts.OpenRefreshInterval {
+		interval := r.opts.OpenRefreshInterval
+		if e.Status == "queued" {
+			interval = min(interval, queuedRefreshInterval)
+		}
+		if now.Sub(e.readAt) >= interval {
 			stale = append(stale, e)
 		}
 	}

@@ -153,6 +153,11 @@ type Tenant struct {
 
 	teamNum  int64
 	teamName string
+
+	// For CountQueued: no generated chat stays queued longer than
+	// maxQueueWait; fixed chats (any status) are counted by a full scan.
+	maxQueueWait int64
+	fixedRecs    int
 }
 
 // New builds a tenant. It panics when Token or TeamID is empty: a tenant
@@ -224,6 +229,11 @@ func (t *Tenant) nowLocked() int64 {
 func (t *Tenant) insertLocked(r *rec) {
 	t.seq++
 	r.seq = t.seq
+	if r.gen {
+		t.maxQueueWait = max(t.maxQueueWait, r.picked-r.created)
+	} else {
+		t.fixedRecs++
+	}
 	n := len(t.recs)
 	if n == 0 || t.recs[n-1].created <= r.created {
 		t.recs = append(t.recs, r)
@@ -289,6 +299,27 @@ func (t *Tenant) Counts() Counts {
 	return c
 }
 
+// CountQueued returns the number of queued chats at now, the figure the
+// quota replay compares with what the exporter serves at every pull. Only
+// the chats young enough to be still queued are looked at.
+func (t *Tenant) CountQueued() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.nowLocked()
+	n := t.visibleLocked(now)
+	from := 0
+	if t.fixedRecs == 0 {
+		from = sort.Search(n, func(i int) bool { return t.recs[i].created >= now-t.maxQueueWait })
+	}
+	queued := 0
+	for _, r := range t.recs[from:n] {
+		if st, _, _ := r.state(now); st == "queued" {
+			queued++
+		}
+	}
+	return queued
+}
+
 // Add adds fixed chats. Their Status never changes unless set via SetStatus.
 // A zero CreatedAt means now; a zero UpdatedAt means CreatedAt; an empty ID
 // gets a generated one. A chat created after now stays invisible until then.
@@ -351,6 +382,9 @@ func (t *Tenant) SetStatus(chatID, status string) bool {
 	for _, r := range t.recs {
 		if r.id == chatID {
 			_, _, assignee := r.state(now)
+			if r.gen {
+				t.fixedRecs++
+			}
 			r.gen = false
 			r.status, r.assignee = status, assignee
 			r.updated = max(truncDigits(now, int(r.digits)), r.created)

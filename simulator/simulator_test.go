@@ -735,3 +735,31 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatal("Chats not newest first")
 	}
 }
+
+// TestCountQueuedMatchesCounts: the fast queued count agrees with the full
+// scan, on a generated population and after a chat was made fixed.
+func TestCountQueuedMatchesCounts(t *testing.T) {
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	tenant := New(Config{Token: "t", TeamID: "1", Seed: 4, History: 5000, ArrivalsPerDay: 3000, Start: now, Clock: clock})
+	queued := func() int {
+		n := 0
+		for k, v := range tenant.Counts().ByStatusChannel {
+			if k[0] == "queued" {
+				n += v
+			}
+		}
+		return n
+	}
+	for step := range 48 {
+		now = now.Add(30 * time.Minute)
+		if got, want := tenant.CountQueued(), queued(); got != want {
+			t.Fatalf("step %d: CountQueued %d, Counts %d", step, got, want)
+		}
+	}
+	oldest := tenant.Chats()[len(tenant.Chats())-1]
+	tenant.SetStatus(oldest.ID, "queued")
+	if got, want := tenant.CountQueued(), queued(); got != want || want == 0 {
+		t.Fatalf("after reopening the oldest chat: CountQueued %d, Counts %d", got, want)
+	}
+}
