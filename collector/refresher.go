@@ -125,10 +125,9 @@ type Refresher struct {
 // sweepCursor is where the rolling re-walk goes on: below the chats created
 // at or after next. A zero next means the top of the list.
 type sweepCursor struct {
-	next     time.Time
-	due      float64 // pages the sweep is behind schedule
-	last     time.Time
-	passEnds []time.Time
+	next time.Time
+	due  float64 // pages the sweep is behind schedule
+	last time.Time
 }
 
 // NewRefresher returns a refresher; register it to export its counters.
@@ -432,7 +431,6 @@ func (r *Refresher) sweepOn(ctx context.Context, s *chatState, now time.Time, bu
 	s.replace(res.Chats, now, page == r.opts.Walk.FirstPage, res.EndOfList)
 	if res.EndOfList || len(res.Chats) == 0 {
 		sw.next = time.Time{}
-		sw.passEnds = append(sw.passEnds, now)
 	} else {
 		sw.next = res.Chats[len(res.Chats)-1].CreatedAt
 	}
