@@ -115,8 +115,8 @@ type Refresher struct {
 	// lastHeadPages is what the last head refresh cost: the least a
 	// refresh is expected to cost.
 	lastHeadPages int
-	pacer     *pacer
-	sweep     sweepCursor
+	pacer         *pacer
+	sweep         sweepCursor
 
 	skipped *prometheus.CounterVec
 	pages   *prometheus.CounterVec
