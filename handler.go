@@ -19,14 +19,14 @@ import (
 // metrics so that the counters include this scrape's requests. The deadline is the shorter of walkTimeout and
 // Prometheus's X-Prometheus-Scrape-Timeout-Seconds less offset, so that the
 // exporter answers before Prometheus gives up.
-func newMetricsHandler(global prometheus.Gatherer, source collector.Source, walkTimeout, offset time.Duration, logger log.Logger) http.Handler {
+func newMetricsHandler(global prometheus.Gatherer, source collector.Source, walkTimeout, offset time.Duration, logger log.Logger, opts ...collector.Option) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		timeout := scrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), walkTimeout, offset, logger)
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 
 		scrape := prometheus.NewRegistry()
-		scrape.MustRegister(collector.NewChatCollector(ctx, source, logger))
+		scrape.MustRegister(collector.NewChatCollector(ctx, source, logger, opts...))
 		promhttp.HandlerFor(prometheus.Gatherers{scrape, global}, promhttp.HandlerOpts{
 			ErrorLog:      errorLogger{logger},
 			ErrorHandling: promhttp.ContinueOnError,

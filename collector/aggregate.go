@@ -235,15 +235,18 @@ func labelValue(s string) string {
 // emit sends every gauge of the counts. For every entity seen in the list
 // (an agent, an asset, a tag, a flag), every documented status is exported,
 // 0 included, so that a series does not vanish while its entity is still
-// in the list.
-func (c *Counts) emit(ch chan<- prometheus.Metric) {
+// in the list. limit (nil: none) folds the entities of a dimension past it
+// into OverflowLabelValue.
+func (c *Counts) emit(ch chan<- prometheus.Metric, limit *LabelLimit) {
 	for k, v := range c.ByStatusChannel {
 		ch <- prometheus.MustNewConstMetric(chatsDesc, prometheus.GaugeValue, float64(v), k.status, k.channel)
 	}
-	emitByStatus(ch, chatsByAssigneeDesc, c.ByAssignee, func(v string) []string { return []string{v} })
-	emitByStatus(ch, chatsByTagDesc, c.ByTag, func(v string) []string { return []string{v} })
-	emitByStatus(ch, chatsByFlagDesc, c.ByFlag, func(v string) []string { return []string{v} })
-	emitByStatus(ch, chatsByAssetDesc, c.ByAsset, func(a asset) []string { return []string{a.channel, a.id, a.name} })
+	one := func(v string) []string { return []string{v} }
+	emitByStatus(ch, chatsByAssigneeDesc, foldDimension(limit, DimensionAssignee, c.ByAssignee, OverflowLabelValue, strings.Compare), one)
+	emitByStatus(ch, chatsByTagDesc, foldDimension(limit, DimensionTag, c.ByTag, OverflowLabelValue, strings.Compare), one)
+	emitByStatus(ch, chatsByFlagDesc, foldDimension(limit, DimensionFlag, c.ByFlag, OverflowLabelValue, strings.Compare), one)
+	emitByStatus(ch, chatsByAssetDesc, foldDimension(limit, DimensionAsset, c.ByAsset, overflowAsset, compareAsset),
+		func(a asset) []string { return []string{a.channel, a.id, a.name} })
 	for k, t := range c.OldestCreated {
 		ch <- prometheus.MustNewConstMetric(oldestCreatedDesc, prometheus.GaugeValue,
 			float64(t.UnixNano())/1e9, k.status, k.channel)
