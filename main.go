@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,7 +47,13 @@ type config struct {
 	tokenFromEnvSet        bool
 	firstPage, concurrency int
 	maxPages               int
+	maxLabelValues         int
 	timeout, timeoutOffset time.Duration
+	minRefreshInterval     time.Duration
+	fullWalkInterval       time.Duration
+	openRefreshInterval    time.Duration
+	quotaShare             float64
+	dailyBudget            int64
 	insecureHTTP           bool
 	telemetryPath          string
 	demo                   bool
@@ -63,8 +70,15 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 		Envar("IMICHAT_ACCESS_TOKEN_FILE").StringVar(&cfg.tokenFile)
 	app.Flag("imichat.first-page", "Number of the chat list's first page.").Default("1").IntVar(&cfg.firstPage)
 	app.Flag("imichat.concurrency", "Pages requested at once during a walk.").Default("4").IntVar(&cfg.concurrency)
-	app.Flag("imichat.timeout", "Longest a walk of the chat list may take; a scrape's own timeout shortens it.").Default("30s").DurationVar(&cfg.timeout)
+	app.Flag("imichat.timeout", "Longest a refresh of the chat list may take. A scrape waits for it only until its own timeout; the refresh goes on in the background.").Default("5m").DurationVar(&cfg.timeout)
+	app.Flag("imichat.min-refresh-interval", "A result younger than this is served without asking the API: HA Prometheus pairs share one refresh.").Default("15s").DurationVar(&cfg.minRefreshInterval)
+	app.Flag("imichat.full-walk-interval", "The whole chat list is re-read, a few pages at a time, once per interval, quota permitting.").Default("24h").DurationVar(&cfg.fullWalkInterval)
+	app.Flag("imichat.open-refresh-interval", "Open chats below the newest ones are re-read when their data is older than this, quota permitting.").Default("10m").DurationVar(&cfg.openRefreshInterval)
+	app.Flag("imichat.quota-share", "Largest part of the tenant's API quota the exporter may use (0 to 1].").Default("0.5").Float64Var(&cfg.quotaShare)
+	app.Flag("imichat.daily-budget", "Requests a day assumed to be the quota when the API sends no rate-limit headers.").Default("10000").Int64Var(&cfg.dailyBudget)
 	app.Flag("imichat.max-pages", "A walk needing more pages than this fails instead of going on.").Default("2000").IntVar(&cfg.maxPages)
+	app.Flag("imichat.max-label-values", "Label values exported per user-data dimension (assignee, asset, tag, flag); the smallest past it fold into \""+collector.OverflowLabelValue+"\". 0: no limit.").
+		Default(strconv.Itoa(collector.DefaultMaxLabelValues)).IntVar(&cfg.maxLabelValues)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
@@ -89,8 +103,18 @@ func (c *config) validate() error {
 		return errors.New("--imichat.concurrency must be at least 1")
 	case c.maxPages < 1:
 		return errors.New("--imichat.max-pages must be at least 1")
+	case c.maxLabelValues < 0:
+		return errors.New("--imichat.max-label-values must not be negative (0: no limit)")
 	case c.timeout <= 0:
 		return errors.New("--imichat.timeout must be positive")
+	case c.minRefreshInterval < 0:
+		return errors.New("--imichat.min-refresh-interval must not be negative")
+	case c.fullWalkInterval <= 0 || c.openRefreshInterval <= 0:
+		return errors.New("--imichat.full-walk-interval and --imichat.open-refresh-interval must be positive")
+	case c.quotaShare <= 0 || c.quotaShare > 1:
+		return errors.New("--imichat.quota-share must be in (0, 1]")
+	case c.dailyBudget < 1:
+		return errors.New("--imichat.daily-budget must be at least 1")
 	case c.timeoutOffset < 0:
 		return errors.New("--web.timeout-offset must not be negative")
 	case !strings.HasPrefix(c.telemetryPath, "/"):
@@ -213,20 +237,34 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 			IdleConnTimeout:     90 * time.Second,
 		}},
 	}
-	source := collector.WalkSource{Fetcher: client, Options: apiclient.WalkOptions{
-		FirstPage: cfg.firstPage, Concurrency: cfg.concurrency, MaxPages: cfg.maxPages,
-	}}
+	refresher := collector.NewRefresher(collector.RefresherOptions{
+		Fetcher: client,
+		Walk: apiclient.WalkOptions{
+			FirstPage: cfg.firstPage, Concurrency: cfg.concurrency, MaxPages: cfg.maxPages,
+		},
+		RateLimit:           apiMetrics.RateLimit,
+		MinInterval:         cfg.minRefreshInterval,
+		FullWalkInterval:    cfg.fullWalkInterval,
+		OpenRefreshInterval: cfg.openRefreshInterval,
+		QuotaShare:          cfg.quotaShare,
+		DailyBudget:         cfg.dailyBudget,
+		Timeout:             cfg.timeout,
+		Logger:              logger,
+	})
 
+	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		apiMetrics,
+		refresher,
+		labelLimit,
 		versioncollector.NewCollector(exporterName),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle(cfg.telemetryPath, newMetricsHandler(registry, source, cfg.timeout, cfg.timeoutOffset, logger))
+	mux.Handle(cfg.telemetryPath, newMetricsHandler(registry, refresher, cfg.timeout, cfg.timeoutOffset, logger, collector.WithLabelLimit(labelLimit)))
 	if cfg.telemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "imi.chat Exporter",

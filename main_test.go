@@ -49,6 +49,10 @@ func TestConfigValidation(t *testing.T) {
 		{"zero concurrency", append(base, "--imichat.concurrency=0"), map[string]string{tokenEnv: "s"}, "concurrency"},
 		{"url from env", []string{"--imichat.team-id=7"}, map[string]string{tokenEnv: "s", "IMICHAT_URL": "https://t.imi.chat"}, ""},
 		{"no token flag exists", append(base, "--imichat.access-token=s"), nil, "unknown long flag"},
+		{"quota share above 1", append(base, "--imichat.quota-share=1.5"), map[string]string{tokenEnv: "s"}, "quota-share"},
+		{"quota share 0", append(base, "--imichat.quota-share=0"), map[string]string{tokenEnv: "s"}, "quota-share"},
+		{"negative min refresh", append(base, "--imichat.min-refresh-interval=-1s"), map[string]string{tokenEnv: "s"}, "min-refresh-interval"},
+		{"no daily budget", append(base, "--imichat.daily-budget=0"), map[string]string{tokenEnv: "s"}, "daily-budget"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,7 +203,7 @@ func (b *syncBuffer) String() string {
 // the landing page.
 func TestTokenNeverLeaks(t *testing.T) {
 	const token = "sekrit-0f1e2d3c4b5a69788796a5b4"
-	tenant := simulator.New(simulator.Config{Token: token, TeamID: "42", Seed: 7, History: 45})
+	tenant := simulator.New(simulator.Config{Token: token, TeamID: "42", Seed: 7, History: 45, QuotaPerDay: 1 << 30})
 	upstreamSrv := httptest.NewServer(tenant)
 	defer upstreamSrv.Close()
 
@@ -211,6 +215,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	cfg, err := parseFlags([]string{
 		"--imichat.url=" + upstreamSrv.URL, "--imichat.team-id=42", "--imichat.access-token-file=" + tokenFile,
 		"--web.listen-address=" + addr, "--log.level=debug",
+		"--imichat.min-refresh-interval=0s", // every scrape reaches the API
 	}, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
