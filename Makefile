@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/prometheus/common/version.Version=$(VERSION) \
            -X github.com/prometheus/common/version.Revision=$(REV) \
            -X github.com/prometheus/common/version.Branch=$(BRANCH)
 
-.PHONY: all build test lint unit rules bench demo
+.PHONY: all build test lint unit rules fuzz bench demo
 
 all: build
 
@@ -18,7 +18,7 @@ build:
 ## test: everything CI runs — formatting, vet, unit and end-to-end tests,
 ## alerting rules. Needs promtool, prometheus and prometheus-alertmanager
 ## (Debian: apt-get install prometheus prometheus-alertmanager).
-test: lint unit rules
+test: lint unit rules fuzz
 
 lint:
 	@out=$$(gofmt -l . | grep -v '^vendor/' || true); \
@@ -30,6 +30,14 @@ unit:
 
 rules:
 	bash alerts/check.sh
+
+## fuzz: each fuzz target for FUZZTIME (go test takes one -fuzz target per
+## run). Longer: make fuzz FUZZTIME=10m (see README, "Fuzzing").
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./apiclient/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTimestamp$$' -fuzztime $(FUZZTIME) ./apiclient/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRateLimit$$' -fuzztime $(FUZZTIME) ./apiclient/
 
 ## bench: the benchmarks quoted in the README.
 bench:
