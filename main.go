@@ -76,7 +76,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.open-refresh-interval", "Open chats below the newest ones are re-read when their data is older than this, quota permitting.").Default("10m").DurationVar(&cfg.openRefreshInterval)
 	app.Flag("imichat.quota-share", "Largest part of the tenant's API quota the exporter may use (0 to 1].").Default("0.5").Float64Var(&cfg.quotaShare)
 	app.Flag("imichat.daily-budget", "Requests a day assumed to be the quota when the API sends no rate-limit headers.").Default("10000").Int64Var(&cfg.dailyBudget)
-	app.Flag("imichat.max-pages", "A walk needing more pages than this fails instead of going on.").Default("2000").IntVar(&cfg.maxPages)
+	app.Flag("imichat.max-pages", "A walk needing more pages than this fails instead of going on.").Default("10000").IntVar(&cfg.maxPages)
 	app.Flag("imichat.max-label-values", "Label values exported per user-data dimension (assignee, asset, tag, flag); the smallest past it fold into \""+collector.OverflowLabelValue+"\". 0: no limit.").
 		Default(strconv.Itoa(collector.DefaultMaxLabelValues)).IntVar(&cfg.maxLabelValues)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
