@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -20,80 +18,12 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	slgk "github.com/tjhop/slog-gokit"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
-
-// testExporterFlags are passed to every exporter these tests start, before
-// the test's own flags. Each pull must walk the simulator for the tests to
-// see what a fault does: when the exporter caches results, the flag that
-// turns caching off belongs here.
-var testExporterFlags = []string{
-	"--imichat.min-refresh-interval=0s", // every pull starts a refresh
-	"--imichat.quota-share=1",           // with a tenant of ample quota, each refresh reads the whole list
-}
-
-// exporterArgs is the command line of an in-process exporter reading the
-// tenant at upstreamURL with the token in tokenFile, serving on addr.
-func exporterArgs(upstreamURL, teamID, tokenFile, addr string, extra ...string) []string {
-	args := slices.Clone(testExporterFlags)
-	args = append(args,
-		"--imichat.url="+upstreamURL,
-		"--imichat.team-id="+teamID,
-		"--imichat.access-token-file="+tokenFile,
-		"--web.listen-address="+addr,
-	)
-	return append(args, extra...)
-}
-
-// testExporter is run() in-process, as main would start it.
-type testExporter struct {
-	logs *syncBuffer
-	stop func()
-}
-
-// startExporter parses args as main does and runs the exporter until the
-// test ends. It does not wait for the listener: callers poll it.
-func startExporter(t *testing.T, args []string) *testExporter {
-	t.Helper()
-	cfg, err := parseFlags(args, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("flags %q: %v", args, err)
-	}
-	logs := &syncBuffer{}
-	logger, bare := newLogger(cfg.logLevel, cfg.logFormat, logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, logger, slog.New(slgk.NewGoKitHandler(bare, nil))) }()
-	stopped := false
-	e := &testExporter{logs: logs}
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("exporter stopped with %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("exporter did not stop within 10s")
-		}
-	}
-	t.Cleanup(func() {
-		e.stop()
-		if t.Failed() {
-			t.Logf("exporter log:\n%s", logs.String())
-		}
-	})
-	return e
-}
 
 // pullResult is one GET of /metrics.
 type pullResult struct {

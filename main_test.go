@@ -3,22 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
-	slgk "github.com/tjhop/slog-gokit"
 
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
@@ -97,48 +90,6 @@ func TestScrapeTimeout(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// waitFor polls url until it answers 200, for at most d.
-func waitFor(t *testing.T, url string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer within %v", url, d)
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return string(body)
-}
-
 // TestDemoBinary builds the program, runs it as a newcomer would with
 // --demo, and scrapes it over HTTP.
 func TestDemoBinary(t *testing.T) {
@@ -180,24 +131,6 @@ func TestDemoBinary(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink that several goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestTokenNeverLeaks runs the exporter at debug level through the error
 // paths of the API and looks for the token in every log line, /metrics and
 // the landing page.
@@ -212,23 +145,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cfg, err := parseFlags([]string{
-		"--imichat.url=" + upstreamSrv.URL, "--imichat.team-id=42", "--imichat.access-token-file=" + tokenFile,
-		"--web.listen-address=" + addr, "--log.level=debug",
-		"--imichat.min-refresh-interval=0s", // every scrape reaches the API
-	}, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	logger, bare := newLogger("debug", "logfmt", logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, logger, slog.New(slgk.NewGoKitHandler(bare, nil))) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	exporter := startExporter(t, exporterArgs(upstreamSrv.URL, "42", tokenFile, addr, "--log.level=debug"))
 	waitFor(t, "http://"+addr+"/", 10*time.Second)
 
 	faults := []simulator.Fault{
@@ -262,7 +179,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 			t.Errorf("page %d contains the token", i)
 		}
 	}
-	all := logs.String()
+	all := exporter.logs.String()
 	if strings.Contains(all, token) {
 		t.Errorf("logs contain the token")
 	}
