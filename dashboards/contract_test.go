@@ -41,8 +41,12 @@ func exportedMetricNames() []string {
 			panic(err)
 		}
 		reg := prometheus.NewRegistry()
+		// The collectors main.go registers, so that every metric the
+		// exporter can export is known.
 		reg.MustRegister(collector.NewChatCollector(context.Background(), source, nil),
-			apiMetrics, versioncollector.NewCollector("imichat_exporter"))
+			apiMetrics, versioncollector.NewCollector("imichat_exporter"),
+			collector.NewRefresher(collector.RefresherOptions{Fetcher: client}),
+			collector.NewLabelLimit(collector.DefaultMaxLabelValues))
 		mfs, err := reg.Gather()
 		if err != nil {
 			panic(err)
