@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -24,12 +23,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
-	slgk "github.com/tjhop/slog-gokit"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/imichat-exporter/imichat_exporter/simulator"
@@ -731,71 +728,13 @@ func e2eWriteToken(t *testing.T, path, token string) {
 	}
 }
 
-// e2eBuffer collects a process's output; several goroutines write to it.
-type e2eBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *e2eBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *e2eBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // e2eStartExporter runs the exporter in-process with exactly these flags and
 // waits until it serves. It stops at the end of the test; its log is shown
 // if the test failed.
 func e2eStartExporter(t *testing.T, flags []string, addr string) {
 	t.Helper()
-	cfg, err := parseFlags(flags, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("exporter flags %q: %v", flags, err)
-	}
-	logs := &e2eBuffer{}
-	logger, bare := newLogger("debug", "logfmt", logs)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, logger, slog.New(slgk.NewGoKitHandler(bare, nil))) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("exporter: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("exporter did not stop within 10s")
-		}
-		if t.Failed() {
-			t.Logf("exporter log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(e2eServerStartTimeout)
-	for {
-		select {
-		case err := <-done:
-			done <- err // for the cleanup
-			t.Fatalf("exporter stopped at start: %v", err)
-		default:
-		}
-		if resp, err := e2eHTTP.Get("http://" + addr + "/"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter did not answer on %s within %v", addr, e2eServerStartTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	startExporter(t, flags)
+	waitFor(t, "http://"+addr+"/", e2eServerStartTimeout)
 }
 
 // e2eStartServer starts bin with args(addr) on a free 127.0.0.1 port and
@@ -806,7 +745,7 @@ func e2eStartServer(t *testing.T, name, bin, dir string, args func(addr string) 
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		addr := e2eFreeAddr(t)
-		out := &e2eBuffer{}
+		out := &syncBuffer{}
 		cmd := exec.Command(bin, args(addr)...)
 		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = out, out
