@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -116,7 +115,7 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	e2eWriteToken(t, tokenFile, token)
 
 	// --- The exporter, in-process.
-	exporterAddr := e2eFreeAddr(t)
+	exporterAddr := freeAddr(t)
 	// Every flag the exporter gets, in one place. Every scrape must read the
 	// tenant again, or the phases below wait for a refresh that the quota
 	// pacing postpones.
@@ -694,17 +693,6 @@ func e2eLookPath(t *testing.T, bin, debianPackage string) string {
 	return p
 }
 
-// e2eFreeAddr returns a loopback address that was free a moment ago.
-func e2eFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func e2eWriteFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -744,7 +732,7 @@ func e2eStartExporter(t *testing.T, flags []string, addr string) {
 func e2eStartServer(t *testing.T, name, bin, dir string, args func(addr string) []string) string {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		addr := e2eFreeAddr(t)
+		addr := freeAddr(t)
 		out := &syncBuffer{}
 		cmd := exec.Command(bin, args(addr)...)
 		cmd.Dir = dir
