@@ -16,12 +16,12 @@ import (
 
 // newMetricsHandler serves one scrape: a registry of its own holds a chat
 // collector bound to the scrape's deadline, gathered before the process-wide
-// metrics so that the counters include this scrape's requests. The deadline is the shorter of walkTimeout and
-// Prometheus's X-Prometheus-Scrape-Timeout-Seconds less offset, so that the
-// exporter answers before Prometheus gives up.
-func newMetricsHandler(global prometheus.Gatherer, source collector.Source, walkTimeout, offset time.Duration, logger log.Logger, opts ...collector.Option) http.Handler {
+// metrics so that the counters include this scrape's requests. The deadline
+// is the shorter of maxWait and Prometheus's X-Prometheus-Scrape-Timeout-Seconds
+// less offset, so that the exporter answers before Prometheus gives up.
+func newMetricsHandler(global prometheus.Gatherer, source collector.Source, maxWait, offset time.Duration, logger log.Logger, opts ...collector.Option) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		timeout := scrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), walkTimeout, offset, logger)
+		timeout := scrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), maxWait, offset, logger)
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 
@@ -35,20 +35,20 @@ func newMetricsHandler(global prometheus.Gatherer, source collector.Source, walk
 }
 
 // scrapeTimeout reads Prometheus's scrape timeout header.
-func scrapeTimeout(header string, walkTimeout, offset time.Duration, logger log.Logger) time.Duration {
+func scrapeTimeout(header string, maxWait, offset time.Duration, logger log.Logger) time.Duration {
 	if header == "" {
-		return walkTimeout
+		return maxWait
 	}
 	seconds, err := strconv.ParseFloat(header, 64)
 	if err != nil || seconds <= 0 || seconds > 86400 {
 		level.Warn(logger).Log("msg", "ignoring an unparseable X-Prometheus-Scrape-Timeout-Seconds", "value", header)
-		return walkTimeout
+		return maxWait
 	}
 	t := time.Duration(seconds * float64(time.Second))
 	if t > offset {
 		t -= offset
 	}
-	return min(t, walkTimeout)
+	return min(t, maxWait)
 }
 
 // errorLogger adapts the go-kit logger to promhttp's Println interface.
