@@ -24,18 +24,50 @@ type APIMetrics struct {
 	responses     *prometheus.CounterVec
 	requestErrors *prometheus.CounterVec
 
-	mu     sync.Mutex
-	limits apiclient.RateLimit // the last value seen of each header
+	mu           sync.Mutex
+	limits       apiclient.RateLimit // the last value seen of each header
+	unknownCodes map[string]bool     // undocumented status codes given a label value of their own
+}
+
+// maxUnknownStatusCodes bounds the status_code label's values: a broken or
+// hostile upstream sending a new code in every response must not flood
+// Prometheus. Undocumented codes past the first few are counted as
+// OtherStatusCode.
+const maxUnknownStatusCodes = 20
+
+// OtherStatusCode is the status_code label of undocumented codes past the
+// first maxUnknownStatusCodes.
+const OtherStatusCode = "other"
+
+// statusLabel returns the label value for a response's status code.
+func (m *APIMetrics) statusLabel(code string) string {
+	if code == "" {
+		return code
+	}
+	if n, err := strconv.Atoi(code); err == nil && apiclient.StatusMeaning(n) != "" {
+		return code
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.unknownCodes[code] {
+		return code
+	}
+	if len(m.unknownCodes) >= maxUnknownStatusCodes {
+		return OtherStatusCode
+	}
+	m.unknownCodes[code] = true
+	return code
 }
 
 // NewAPIMetrics returns the counters, with the success and every error
 // reason present at 0 so that rates and ratios work from the first scrape.
 func NewAPIMetrics() *APIMetrics {
 	m := &APIMetrics{
+		unknownCodes: map[string]bool{},
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "api_responses_total",
-			Help:      `Responses received from the chat-list API, by the API's status_code ("" when the body carried none) and HTTP status. 4305 is success.`,
+			Help:      `Responses received from the chat-list API, by the API's status_code ("" when the body carried none, "other" for undocumented codes past the first 20) and HTTP status. 4305 is success.`,
 		}, []string{"status_code", "http_status"}),
 		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
@@ -53,9 +85,9 @@ func NewAPIMetrics() *APIMetrics {
 // ObserveResponse counts a response and keeps its rate-limit headers.
 func (m *APIMetrics) ObserveResponse(statusCode string, httpStatus int, rl apiclient.RateLimit) {
 	// status_code comes from upstream: only integers reach here (the
-	// client parses them), which keeps the label's values bounded in
-	// practice; http_status is a number by construction.
-	m.responses.WithLabelValues(statusCode, strconv.Itoa(httpStatus)).Inc()
+	// client parses them), and undocumented ones are bounded; http_status
+	// is a number by construction.
+	m.responses.WithLabelValues(m.statusLabel(statusCode), strconv.Itoa(httpStatus)).Inc()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if rl.HasLimit {

@@ -239,7 +239,7 @@ imichat_api_request_errors_total{reason="decode"} 1
 imichat_api_request_errors_total{reason="network"} 0
 imichat_api_request_errors_total{reason="timeout"} 2
 imichat_api_request_errors_total{reason="too_large"} 0
-# HELP imichat_api_responses_total Responses received from the chat-list API, by the API's status_code ("" when the body carried none) and HTTP status. 4305 is success.
+# HELP imichat_api_responses_total Responses received from the chat-list API, by the API's status_code ("" when the body carried none, "other" for undocumented codes past the first 20) and HTTP status. 4305 is success.
 # TYPE imichat_api_responses_total counter
 imichat_api_responses_total{http_status="200",status_code="4305"} 1
 imichat_api_responses_total{http_status="401",status_code="2004"} 1
@@ -275,5 +275,41 @@ func TestLabelValue(t *testing.T) {
 	if err := testutil.CollectAndCompare(NewChatCollector(context.Background(), staticSource{snap: Snapshot{Chats: chats}}, nil),
 		strings.NewReader(""), "no_such_metric"); err != nil {
 		t.Errorf("collecting user data with invalid UTF-8: %v", err)
+	}
+}
+
+// TestAPIMetricsBoundUndocumentedStatusCodes: an upstream answering a new
+// code every time gets 20 label values of its own, then "other"; documented
+// codes always keep theirs.
+func TestAPIMetricsBoundUndocumentedStatusCodes(t *testing.T) {
+	m := NewAPIMetrics()
+	for code := 5000; code < 5100; code++ {
+		m.ObserveResponse(fmt.Sprint(code), 500, apiclient.RateLimit{})
+	}
+	m.ObserveResponse("2004", 401, apiclient.RateLimit{})
+	m.ObserveResponse("5000", 500, apiclient.RateLimit{}) // seen before: keeps its value
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "imichat_api_responses_total" {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			for _, lp := range metric.GetLabel() {
+				if lp.GetName() == "status_code" {
+					got[lp.GetValue()] += metric.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	// 4305 (pre-set), 2004, 20 undocumented codes and "other".
+	if len(got) != 23 || got["other"] != 80 || got["5000"] != 2 || got["2004"] != 1 || got["5019"] != 1 {
+		t.Errorf("status_code values: %d distinct, other=%v, 5000=%v, 2004=%v, 5019=%v",
+			len(got), got["other"], got["5000"], got["2004"], got["5019"])
 	}
 }

@@ -150,7 +150,7 @@ func TestAPIMetricsFromSimulator(t *testing.T) {
 		t.Fatalf("up = %v with an expired token", up)
 	}
 	want := `
-# HELP imichat_api_responses_total Responses received from the chat-list API, by the API's status_code ("" when the body carried none) and HTTP status. 4305 is success.
+# HELP imichat_api_responses_total Responses received from the chat-list API, by the API's status_code ("" when the body carried none, "other" for undocumented codes past the first 20) and HTTP status. 4305 is success.
 # TYPE imichat_api_responses_total counter
 imichat_api_responses_total{http_status="200",status_code="4305"} 3
 imichat_api_responses_total{http_status="401",status_code="2004"} 1
