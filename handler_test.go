@@ -35,7 +35,8 @@ func TestPullAnswersWithinScrapeTimeout(t *testing.T) {
 	})
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(api, refresher)
-	exporter := httptest.NewServer(newMetricsHandler(registry, refresher, time.Minute, 500*time.Millisecond, log.NewNopLogger()))
+	// A 1 s offset leaves the pull a second to answer after it stops waiting.
+	exporter := httptest.NewServer(newMetricsHandler(registry, refresher, time.Minute, time.Second, log.NewNopLogger()))
 	defer exporter.Close()
 
 	// Every page takes 1.5 s: the first walk (6 pages, 2 at a time) needs 4.5 s.
