@@ -77,6 +77,15 @@ func decodeChatList(data []byte) ([]Chat, error) {
 	if err := json.Unmarshal(data, &wire); err != nil {
 		return nil, err
 	}
+	return chatsFromWire(wire)
+}
+
+// chatsFromWire converts a decoded list. A null element makes the page
+// untrustworthy, and is an error.
+func chatsFromWire(wire []*wireChat) ([]Chat, error) {
+	if len(wire) == 0 {
+		return nil, nil
+	}
 	chats := make([]Chat, len(wire))
 	for i, w := range wire {
 		if w == nil {

@@ -28,11 +28,12 @@ var statusMeanings = map[int]string{
 // for a code the reference does not list.
 func StatusMeaning(code int) string { return statusMeanings[code] }
 
-// envelope is the body of every response, whatever its status.
+// envelope is the body of every response, whatever its status. The chat
+// list is decoded in the same pass as the rest: a body is scanned once.
 type envelope struct {
-	StatusCode  text            `json:"status_code"`
-	Description text            `json:"description"`
-	Response    json.RawMessage `json:"response"`
+	StatusCode  text        `json:"status_code"`
+	Description text        `json:"description"`
+	Response    []*wireChat `json:"response"`
 }
 
 // errNoEnvelope marks a body that is not the API's JSON envelope at all
@@ -62,8 +63,16 @@ func decodePage(body []byte) (decodedPage, error) {
 		return p, errNoEnvelope
 	}
 	var env envelope
+	var listErr error
 	if err := json.Unmarshal(trimmed, &env); err != nil {
-		return p, fmt.Errorf("%w: %v", errNoEnvelope, err)
+		var typeErr *json.UnmarshalTypeError
+		if !errors.As(err, &typeErr) {
+			return p, fmt.Errorf("%w: %v", errNoEnvelope, err)
+		}
+		// Only the list can mismatch (every other field takes any JSON
+		// value), and encoding/json decodes the rest of the envelope
+		// regardless: an error envelope with an odd response is still read.
+		listErr = fmt.Errorf("response is not a list of chat objects: %v", err)
 	}
 	p.description = string(env.Description)
 	if env.StatusCode != "" {
@@ -77,16 +86,12 @@ func decodePage(body []byte) (decodedPage, error) {
 	if p.statusCode != StatusListRetrieved {
 		return p, nil
 	}
-	resp := bytes.TrimSpace(env.Response)
-	switch {
-	case len(resp) == 0 || isNull(resp):
-		// The reference does not say what a page past the end holds; a
-		// missing or null list is read as an empty page.
-		return p, nil
-	case resp[0] != '[':
-		return p, fmt.Errorf("status_code 4305 but response is not a list (starts with %q)", resp[:1])
+	if listErr != nil {
+		return p, fmt.Errorf("status_code 4305 but %w", listErr)
 	}
-	chats, err := decodeChatList(resp)
+	// The reference does not say what a page past the end holds; a missing
+	// or null list is read as an empty page, like [].
+	chats, err := chatsFromWire(env.Response)
 	if err != nil {
 		return p, fmt.Errorf("chat list: %w", err)
 	}
