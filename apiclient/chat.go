@@ -70,16 +70,6 @@ func (w *wireChat) chat() Chat {
 	}
 }
 
-// decodeChatList decodes the response array. A null element or one that is
-// not an object makes the page untrustworthy, and is an error.
-func decodeChatList(data []byte) ([]Chat, error) {
-	var wire []*wireChat
-	if err := json.Unmarshal(data, &wire); err != nil {
-		return nil, err
-	}
-	return chatsFromWire(wire)
-}
-
 // chatsFromWire converts a decoded list. A null element makes the page
 // untrustworthy, and is an error.
 func chatsFromWire(wire []*wireChat) ([]Chat, error) {
@@ -250,10 +240,8 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8RuneStart(s[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n] + "…"
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

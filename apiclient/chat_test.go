@@ -84,7 +84,7 @@ func TestDecodeChatLiberalForms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			chats, err := decodeChatList([]byte("[" + tt.json + "]"))
+			_, _, chats, err := DecodePage([]byte(`{"status_code":4305,"response":[` + tt.json + `]}`))
 			if err != nil || len(chats) != 1 {
 				t.Fatalf("decode: %d chats, %v", len(chats), err)
 			}

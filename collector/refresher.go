@@ -243,7 +243,7 @@ func (r *Refresher) refresh(done chan struct{}) {
 	case state == nil:
 		state, err = r.fullWalk(ctx, start, &t)
 		forced = true
-	case float64(restTokens) >= float64(len(state.list))/apiclient.PageSize+1:
+	case restTokens >= state.pages():
 		// A list the quota can afford to read whole is read whole: that
 		// is exact, and no dearer than reading its parts.
 		state, err = r.fullWalk(ctx, start, &t)
@@ -404,7 +404,7 @@ func (r *Refresher) refreshOpen(ctx context.Context, s *chatState, now time.Time
 // budget. It returns the requests made.
 func (r *Refresher) sweepOn(ctx context.Context, s *chatState, now time.Time, budget int) (int, error) {
 	sw := &r.sweep
-	totalPages := float64(len(s.list))/apiclient.PageSize + 1
+	totalPages := float64(s.pages())
 	if !sw.last.IsZero() {
 		sw.due += totalPages * now.Sub(sw.last).Seconds() / r.opts.FullWalkInterval.Seconds()
 	}
@@ -417,7 +417,7 @@ func (r *Refresher) sweepOn(ctx context.Context, s *chatState, now time.Time, bu
 	// Resume at the page holding the first chat older than the cursor.
 	start := 0
 	if !sw.next.IsZero() {
-		start = sortSearchOlder(s.list, sw.next)
+		start = s.firstOlderThan(sw.next)
 	}
 	page := r.opts.Walk.FirstPage + start/apiclient.PageSize
 	opts := r.opts.Walk
@@ -435,14 +435,4 @@ func (r *Refresher) sweepOn(ctx context.Context, s *chatState, now time.Time, bu
 		sw.next = res.Chats[len(res.Chats)-1].CreatedAt
 	}
 	return res.Pages, nil
-}
-
-func sortSearchOlder(list []*entry, t time.Time) int {
-	i, _ := slices.BinarySearchFunc(list, t, func(e *entry, t time.Time) int {
-		if e.CreatedAt.Before(t) {
-			return 1
-		}
-		return -1
-	})
-	return i
 }

@@ -59,6 +59,16 @@ func (s *chatState) newest() *entry {
 	return s.list[0]
 }
 
+// firstOlderThan returns the position of the first chat created before t
+// (len(list) when there is none).
+func (s *chatState) firstOlderThan(t time.Time) int {
+	return sort.Search(len(s.list), func(i int) bool { return s.list[i].CreatedAt.Before(t) })
+}
+
+// pages is the number of pages a full walk of the list reads, the last
+// (short or empty) one included.
+func (s *chatState) pages() int { return len(s.list)/apiclient.PageSize + 1 }
+
 // index returns the position of e in the list (its page is
 // firstPage + index/PageSize while the list has not moved since).
 func (s *chatState) index(e *entry) int {
@@ -109,7 +119,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 		start = sort.Search(len(s.list), func(i int) bool { return !s.list[i].CreatedAt.After(hi) })
 	}
 	if !toEnd {
-		end = sort.Search(len(s.list), func(i int) bool { return s.list[i].CreatedAt.Before(lo) })
+		end = s.firstOlderThan(lo)
 	}
 	middle := make([]*entry, 0, len(fresh)+4)
 	for _, e := range s.list[start:end] {
