@@ -1,4 +1,4 @@
-package apiclient_test
+package apiclient
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
 
@@ -24,10 +23,10 @@ func newSimTenant(history int) *simulator.Tenant {
 
 // inProcessClient talks to the tenant through its in-process transport: the
 // benchmarks measure the exporter's work, not the loopback stack.
-func inProcessClient(tenant *simulator.Tenant) *apiclient.Client {
+func inProcessClient(tenant *simulator.Tenant) *Client {
 	u, _ := url.Parse("http://tenant.test")
-	return &apiclient.Client{
-		BaseURL: u, TeamID: "1", Token: apiclient.StaticToken("bench-token"),
+	return &Client{
+		BaseURL: u, TeamID: "1", Token: StaticToken("bench-token"),
 		HTTPClient: &http.Client{Transport: simulator.NewTransport(tenant)},
 	}
 }
@@ -45,13 +44,13 @@ func pageBody(b *testing.B, tenant *simulator.Tenant) []byte {
 
 func BenchmarkDecodePage(b *testing.B) {
 	body := pageBody(b, newSimTenant(100))
-	if _, _, chats, err := apiclient.DecodePage(body); err != nil || len(chats) != apiclient.PageSize {
-		b.Fatalf("%d chats, %v", len(chats), err)
+	if p, err := decodePage(body); err != nil || len(p.chats) != PageSize {
+		b.Fatalf("%d chats, %v", len(p.chats), err)
 	}
 	b.SetBytes(int64(len(body)))
-	pc := startPerChat(b, apiclient.PageSize)
+	pc := startPerChat(b, PageSize)
 	for b.Loop() {
-		if _, _, _, err := apiclient.DecodePage(body); err != nil {
+		if _, err := decodePage(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -62,10 +61,10 @@ func BenchmarkWalk(b *testing.B) {
 	const history = 5000
 	tenant := newSimTenant(history)
 	client := inProcessClient(tenant)
-	opts := apiclient.WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 10000}
+	opts := WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 10000}
 	pc := startPerChat(b, history)
 	for b.Loop() {
-		res, err := apiclient.Walk(context.Background(), client, opts)
+		res, err := Walk(context.Background(), client, opts)
 		if err != nil || len(res.Chats) != history {
 			b.Fatalf("%d chats, %v", len(res.Chats), err)
 		}
@@ -110,20 +109,20 @@ func BenchmarkWalkLatency(b *testing.B) {
 	)
 	start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	tenant := simulator.New(simulator.Config{
-		Token: "bench-token", TeamID: "1", Seed: 3, History: pages*apiclient.PageSize - 5, // the last page is short
+		Token: "bench-token", TeamID: "1", Seed: 3, History: pages*PageSize - 5, // the last page is short
 		Start: start, Clock: func() time.Time { return start }, QuotaPerDay: 1 << 30, Latency: latency,
 	})
 	client := inProcessClient(tenant)
-	opts := apiclient.WalkOptions{FirstPage: 1, Concurrency: concurrency, MaxPages: 10 * pages}
+	opts := WalkOptions{FirstPage: 1, Concurrency: concurrency, MaxPages: 10 * pages}
 	ideal := time.Duration(pages) * latency / concurrency
 	var elapsed time.Duration
 	var wasted int
 	for b.Loop() {
 		t0 := time.Now()
-		res, err := apiclient.Walk(context.Background(), client, opts)
+		res, err := Walk(context.Background(), client, opts)
 		elapsed += time.Since(t0)
-		if err != nil || res.LastPage != pages {
-			b.Fatalf("last page %d, %v", res.LastPage, err)
+		if err != nil || len(res.Chats) != pages*PageSize-5 {
+			b.Fatalf("%d chats, %v", len(res.Chats), err)
 		}
 		wasted += res.Pages - pages
 	}

@@ -18,9 +18,7 @@ const PageSize = 10
 // and personal data such as destination_id, are not decoded at all.
 type Chat struct {
 	ID        string
-	AliasID   string
 	CreatedAt time.Time // zero when missing or unparseable
-	UpdatedAt time.Time // zero when missing or unparseable
 	Status    string    // lower case
 	Channel   string    // lower case; unknown values are kept
 	Asset     Asset
@@ -42,9 +40,7 @@ type Asset struct {
 // expected, or an unknown shape never rejects the page.
 type wireChat struct {
 	ChatID    text      `json:"chat_id"`
-	AliasID   text      `json:"alias_id"`
 	CreatedAt timestamp `json:"created_at"`
-	UpdatedAt timestamp `json:"updated_at"`
 	Status    text      `json:"status"`
 	Channel   text      `json:"channel"`
 	Asset     wireAsset `json:"asset"`
@@ -58,9 +54,7 @@ type wireChat struct {
 func (w *wireChat) chat() Chat {
 	return Chat{
 		ID:        string(w.ChatID),
-		AliasID:   string(w.AliasID),
 		CreatedAt: time.Time(w.CreatedAt),
-		UpdatedAt: time.Time(w.UpdatedAt),
 		Status:    strings.ToLower(strings.TrimSpace(string(w.Status))),
 		Channel:   strings.ToLower(strings.TrimSpace(string(w.Channel))),
 		Asset:     Asset(w.Asset),
@@ -201,7 +195,7 @@ func (ts *timestamp) UnmarshalJSON(data []byte) error {
 	if err := s.UnmarshalJSON(data); err != nil {
 		return err
 	}
-	t, err := ParseTimestamp(string(s))
+	t, err := parseTimestamp(string(s))
 	if err != nil {
 		t = time.Time{}
 	}
@@ -218,9 +212,9 @@ var timestampLayouts = []string{
 	"2006-01-02 15:04:05",
 }
 
-// ParseTimestamp parses an API datetime. Values without a zone are UTC, as
+// parseTimestamp parses an API datetime. Values without a zone are UTC, as
 // the API documents. The result is always in UTC.
-func ParseTimestamp(s string) (time.Time, error) {
+func parseTimestamp(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, errors.New("empty timestamp")

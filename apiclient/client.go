@@ -16,9 +16,13 @@ import (
 	"github.com/go-kit/log/level"
 )
 
-// DefaultMaxBodyBytes bounds one response body. A page of 10 chats is a few
+// defaultMaxBodyBytes bounds one response body. A page of 10 chats is a few
 // kilobytes; anything near a mebibyte is not a chat page.
-const DefaultMaxBodyBytes = 1 << 20
+const defaultMaxBodyBytes = 1 << 20
+
+// maxRedirects bounds the redirects followed for one request, as Go's
+// default policy does.
+const maxRedirects = 10
 
 // ErrorReason says why a request got no usable response.
 type ErrorReason string
@@ -30,6 +34,12 @@ const (
 	ReasonNetwork  ErrorReason = "network"
 	ReasonDecode   ErrorReason = "decode"
 	ReasonTooLarge ErrorReason = "too_large"
+	// ReasonRedirect is a redirect the client refused to follow: to an
+	// origin (scheme, host, port) other than the configured URL's, which
+	// includes an https to http downgrade on the same host, or past
+	// maxRedirects. The refused request is never sent, so the access
+	// token never leaves the configured origin.
+	ReasonRedirect ErrorReason = "redirect"
 	// ReasonCanceled is a request abandoned by its caller (a walk that
 	// already knows its end). It is not a failure of the API and observers
 	// are not told of it.
@@ -55,7 +65,6 @@ type APIError struct {
 	StatusCode  int
 	HTTPStatus  int
 	Description string // from the response, with the token redacted
-	TrxID       string // the API's transaction id, for support tickets
 }
 
 func (e *APIError) Error() string {
@@ -101,19 +110,23 @@ func (t StaticToken) Token() (string, error) { return string(t), nil }
 type Page struct {
 	Number int
 	Chats  []Chat
-	Limits RateLimit
 }
 
 // Client requests pages of GET {BaseURL}/v3.1/chats.
+//
+// Redirects are followed only within BaseURL's origin (scheme, host and
+// port), whatever HTTPClient's own CheckRedirect says: Go's client re-sends
+// custom headers such as access_token to any host a redirect names.
 type Client struct {
-	BaseURL      *url.URL
-	TeamID       string
-	Token        TokenSource
-	HTTPClient   *http.Client // nil: a client with no timeout of its own; the context bounds each request
-	MaxBodyBytes int64        // 0: DefaultMaxBodyBytes
-	Observer     Observer     // may be nil
-	Logger       log.Logger   // may be nil
-	Now          func() time.Time
+	BaseURL    *url.URL
+	TeamID     string
+	Token      TokenSource
+	HTTPClient *http.Client // nil: a client with no timeout of its own; the context bounds each request
+	Observer   Observer     // may be nil
+	Logger     log.Logger   // may be nil
+	Now        func() time.Time
+
+	maxBodyBytes int64 // 0: defaultMaxBodyBytes; set by tests
 }
 
 // FetchPage requests one page. The error is an *APIError, a *RequestError
@@ -137,19 +150,21 @@ func (c *Client) FetchPage(ctx context.Context, page int) (Page, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return Page{}, c.requestError(ctx, 0, err, token)
+		httpStatus := 0
+		if resp != nil {
+			// A refused redirect: Do returns the redirect response,
+			// its body closed, with the error.
+			httpStatus = resp.StatusCode
+		}
+		return Page{}, c.requestError(ctx, httpStatus, err, token)
 	}
 	defer resp.Body.Close()
 
-	limits := ParseRateLimit(resp.Header, c.now())
+	limits := parseRateLimit(resp.Header, c.now())
 	trxID := truncate(redactString(resp.Header.Get("trxid"), token), 128)
-	body, readErr := readBounded(resp.Body, c.maxBodyBytes())
+	body, readErr := readBounded(resp.Body, c.bodyLimit())
 
 	// The body is decoded before the response is observed, so that the
 	// status_code label is known; a body that could not be read whole is
@@ -180,13 +195,77 @@ func (c *Client) FetchPage(ctx context.Context, page int) (Page, error) {
 			StatusCode:  p.statusCode,
 			HTTPStatus:  resp.StatusCode,
 			Description: truncate(redactString(p.description, token), 256),
-			TrxID:       trxID,
 		}, trxID)
 	case decodeErr != nil:
 		return Page{}, c.fail(&RequestError{Reason: ReasonDecode, HTTPStatus: resp.StatusCode,
 			Err: redact(decodeErr, token)}, trxID)
 	}
-	return Page{Number: page, Chats: p.chats, Limits: limits}, nil
+	return Page{Number: page, Chats: p.chats}, nil
+}
+
+// httpClient returns HTTPClient (or http.DefaultClient) with the redirect
+// policy of this client. The copy shares the caller's Transport, and so its
+// connection pool; the caller's client is not modified.
+func (c *Client) httpClient() *http.Client {
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	guarded := *hc
+	next := hc.CheckRedirect
+	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkRedirect(c.BaseURL, req.URL, len(via)); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	return &guarded
+}
+
+// redirectError is a redirect the client refused to follow.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
+
+// checkRedirect allows a redirect to target only within base's origin, and
+// at most maxRedirects of them for one request (via holds the requests
+// already made). The message names origins only: a redirect's path and
+// query are upstream's text.
+func checkRedirect(base, target *url.URL, via int) error {
+	from, to := origin(base), origin(target)
+	switch {
+	case from.scheme == "https" && to.scheme == "http":
+		return &redirectError{fmt.Sprintf("redirect from %s to %s refused: it downgrades https to http", from, to)}
+	case from != to:
+		return &redirectError{fmt.Sprintf("redirect from %s to %s refused: the access token is sent only to the configured origin; set the URL to the new one if the API moved", from, to)}
+	case via >= maxRedirects:
+		return &redirectError{fmt.Sprintf("stopped after %d redirects", via)}
+	}
+	return nil
+}
+
+// originOf is a URL's scheme, host and port, normalised for comparison:
+// lower case, the scheme's default port made explicit.
+type originOf struct{ scheme, host, port string }
+
+func (o originOf) String() string {
+	return o.scheme + "://" + net.JoinHostPort(o.host, o.port)
+}
+
+func origin(u *url.URL) originOf {
+	o := originOf{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if o.port == "" {
+		switch o.scheme {
+		case "https":
+			o.port = "443"
+		case "http":
+			o.port = "80"
+		}
+	}
+	return o
 }
 
 // fail logs the transaction id of a failed request at debug level and tells
@@ -222,6 +301,8 @@ func (c *Client) requestError(ctx context.Context, httpStatus int, err error, to
 	switch {
 	case errors.Is(err, errTooLarge):
 		reason = ReasonTooLarge
+	case errors.As(err, new(*redirectError)):
+		reason = ReasonRedirect
 	case errors.Is(ctx.Err(), context.Canceled):
 		// Abandoned by the caller: not the API's fault, not observed.
 		return &RequestError{Reason: ReasonCanceled, HTTPStatus: httpStatus, Err: redact(err, token)}
@@ -231,11 +312,11 @@ func (c *Client) requestError(ctx context.Context, httpStatus int, err error, to
 	return c.fail(&RequestError{Reason: reason, HTTPStatus: httpStatus, Err: redact(err, token)}, "")
 }
 
-func (c *Client) maxBodyBytes() int64 {
-	if c.MaxBodyBytes > 0 {
-		return c.MaxBodyBytes
+func (c *Client) bodyLimit() int64 {
+	if c.maxBodyBytes > 0 {
+		return c.maxBodyBytes
 	}
-	return DefaultMaxBodyBytes
+	return defaultMaxBodyBytes
 }
 
 func (c *Client) now() time.Time {

@@ -48,14 +48,8 @@ type decodedPage struct {
 	chats         []Chat
 }
 
-// DecodePage decodes one response body: the envelope and, when its status
-// is 4305, the chat list. It is exported for fuzzing and benchmarks; Client
-// uses it for every response.
-func DecodePage(body []byte) (statusCode int, description string, chats []Chat, err error) {
-	p, err := decodePage(body)
-	return p.statusCode, p.description, p.chats, err
-}
-
+// decodePage decodes one response body: the envelope and, when its status
+// is 4305, the chat list.
 func decodePage(body []byte) (decodedPage, error) {
 	var p decodedPage
 	trimmed := bytes.TrimSpace(body)

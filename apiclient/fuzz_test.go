@@ -31,7 +31,8 @@ func FuzzDecodePage(f *testing.F) {
 		`{"status_code":4305,"response":[null]}`,
 		`{"status_code":4305,"response":{}}`,
 		`{"status_code":2004,"description":"Access token expired"}`,
-		`{"status_code":4305,"response":[{"created_at":"2020-07-06T07:11:33.2599382Z","updated_at":"2020-07-06 07:11:33"}]}`,
+		`{"status_code":4305,"response":[{"created_at":"2020-07-06T07:11:33.2599382Z"}]}`,
+		`{"status_code":4305,"response":[{"created_at":"2020-07-06 07:11:33"}]}`,
 		"{\"status_code\":4305,\"response\":[{\"assignee\":\"a\xff\",\"tag\":[\"\xc3\"]}]}",
 		`<html><body>502 Bad Gateway</body></html>`,
 		`{"status_code":4305,"response":[{"chat_id":"x"`,
@@ -39,7 +40,8 @@ func FuzzDecodePage(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		code, desc, chats, err := DecodePage(body)
+		p, err := decodePage(body)
+		code, desc, chats := p.statusCode, p.description, p.chats
 		if err != nil && chats != nil {
 			t.Fatalf("%d chats returned with error %v", len(chats), err)
 		}
@@ -50,7 +52,7 @@ func FuzzDecodePage(f *testing.F) {
 			t.Errorf("description %q is not valid UTF-8", desc)
 		}
 		for i, c := range chats {
-			for _, s := range append([]string{c.ID, c.AliasID, c.Status, c.Channel, c.Asset.ID, c.Asset.Name, c.Assignee, c.Flag}, c.Tags...) {
+			for _, s := range append([]string{c.ID, c.Status, c.Channel, c.Asset.ID, c.Asset.Name, c.Assignee, c.Flag}, c.Tags...) {
 				if !utf8.ValidString(s) {
 					t.Errorf("chat %d: %q is not valid UTF-8", i, s)
 				}
@@ -65,10 +67,8 @@ func FuzzDecodePage(f *testing.F) {
 					t.Errorf("chat %d: an empty tag", i)
 				}
 			}
-			for _, ts := range []time.Time{c.CreatedAt, c.UpdatedAt} {
-				if !ts.IsZero() && ts.Location() != time.UTC {
-					t.Errorf("chat %d: time %v is not UTC", i, ts)
-				}
+			if ts := c.CreatedAt; !ts.IsZero() && ts.Location() != time.UTC {
+				t.Errorf("chat %d: time %v is not UTC", i, ts)
 			}
 		}
 		if err == nil && code == StatusListRetrieved {
@@ -91,8 +91,8 @@ func FuzzDecodePage(f *testing.F) {
 			}
 		}
 		// Decoding is a pure function of the body.
-		code2, desc2, chats2, err2 := DecodePage(body)
-		if code2 != code || desc2 != desc || !reflect.DeepEqual(chats2, chats) || (err2 == nil) != (err == nil) {
+		p2, err2 := decodePage(body)
+		if !reflect.DeepEqual(p2, p) || (err2 == nil) != (err == nil) {
 			t.Errorf("decoding the same body twice gave different results")
 		}
 	})
@@ -112,7 +112,7 @@ func FuzzParseTimestamp(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		ts, err := ParseTimestamp(s)
+		ts, err := parseTimestamp(s)
 		if err != nil {
 			if !ts.IsZero() {
 				t.Fatalf("error %v with a non-zero time %v", err, ts)
@@ -122,7 +122,7 @@ func FuzzParseTimestamp(f *testing.F) {
 		if ts.Location() != time.UTC {
 			t.Fatalf("%q parsed in %v, want UTC", s, ts.Location())
 		}
-		if again, err := ParseTimestamp(" \t" + s + "\n"); err != nil || !again.Equal(ts) {
+		if again, err := parseTimestamp(" \t" + s + "\n"); err != nil || !again.Equal(ts) {
 			t.Errorf("with white space around it %q parses as %v, %v; without, %v", s, again, err, ts)
 		}
 		// RFC 3339 has four-digit years only; a zone offset can move the
@@ -130,21 +130,21 @@ func FuzzParseTimestamp(f *testing.F) {
 		if y := ts.Year(); y < 0 || y > 9999 {
 			return
 		}
-		if back, err := ParseTimestamp(ts.Format(time.RFC3339Nano)); err != nil || !back.Equal(ts) {
+		if back, err := parseTimestamp(ts.Format(time.RFC3339Nano)); err != nil || !back.Equal(ts) {
 			t.Errorf("round trip of %v: %v, %v", ts, back, err)
 		}
 		for digits := 1; digits <= 9; digits++ {
 			layout := "2006-01-02T15:04:05." + strings.Repeat("0", digits) + "Z07:00"
 			unit := int(math.Pow10(9 - digits))
 			want := ts.Add(-time.Duration(ts.Nanosecond() % unit))
-			if back, err := ParseTimestamp(ts.Format(layout)); err != nil || !back.Equal(want) {
+			if back, err := parseTimestamp(ts.Format(layout)); err != nil || !back.Equal(want) {
 				t.Errorf("%d fractional digits of %v: %v, %v; want %v", digits, ts, back, err, want)
 			}
 		}
 	})
 }
 
-// FuzzParseRateLimit: ParseRateLimit and ParseRateLimitReset agree; counts
+// FuzzParseRateLimit: parseRateLimit and parseRateLimitReset agree; counts
 // are never negative and are zero when absent; a reset is UTC; in the delta
 // form (a value below epochThreshold) it is never before now and exactly the
 // given seconds after it; in the epoch form it does not depend on now.
@@ -163,7 +163,7 @@ func FuzzParseRateLimit(f *testing.F) {
 		h.Set("Rate-Limit-Limit", limit)
 		h.Set("Rate-Limit-Remaining", remaining)
 		h.Set("Rate-Limit-Reset", reset)
-		rl := ParseRateLimit(h, now)
+		rl := parseRateLimit(h, now)
 
 		for _, c := range []struct {
 			name string
@@ -175,9 +175,9 @@ func FuzzParseRateLimit(f *testing.F) {
 			}
 		}
 
-		at, ok := ParseRateLimitReset(reset, now)
+		at, ok := parseRateLimitReset(reset, now)
 		if ok != rl.HasReset || !at.Equal(rl.Reset) {
-			t.Fatalf("ParseRateLimit says reset %v (%v), ParseRateLimitReset %v (%v)", rl.Reset, rl.HasReset, at, ok)
+			t.Fatalf("ParseRateLimit says reset %v (%v), parseRateLimitReset %v (%v)", rl.Reset, rl.HasReset, at, ok)
 		}
 		if !ok {
 			if !at.IsZero() {
@@ -201,7 +201,7 @@ func FuzzParseRateLimit(f *testing.F) {
 			}
 			return
 		}
-		if later, _ := ParseRateLimitReset(reset, now.Add(24*time.Hour)); !later.Equal(at) {
+		if later, _ := parseRateLimitReset(reset, now.Add(24*time.Hour)); !later.Equal(at) {
 			t.Errorf("epoch reset %q depends on now: %v, then %v", reset, at, later)
 		}
 		// Seconds, or milliseconds from the year 33658 on.

@@ -26,19 +26,19 @@ const epochThreshold = 1e9
 // year 33658) before they overflow a time.Time.
 const maxReset = 1e15
 
-// ParseRateLimit reads Rate-Limit-Limit, Rate-Limit-Remaining and
+// parseRateLimit reads Rate-Limit-Limit, Rate-Limit-Remaining and
 // Rate-Limit-Reset. now anchors a reset given in seconds from now.
-func ParseRateLimit(h http.Header, now time.Time) RateLimit {
+func parseRateLimit(h http.Header, now time.Time) RateLimit {
 	var rl RateLimit
 	rl.Limit, rl.HasLimit = parseCount(h.Get("Rate-Limit-Limit"))
 	rl.Remaining, rl.HasRemaining = parseCount(h.Get("Rate-Limit-Remaining"))
-	rl.Reset, rl.HasReset = ParseRateLimitReset(h.Get("Rate-Limit-Reset"), now)
+	rl.Reset, rl.HasReset = parseRateLimitReset(h.Get("Rate-Limit-Reset"), now)
 	return rl
 }
 
-// ParseRateLimitReset reads a Rate-Limit-Reset value: epoch seconds (or
+// parseRateLimitReset reads a Rate-Limit-Reset value: epoch seconds (or
 // milliseconds), or seconds until the reset counted from now.
-func ParseRateLimitReset(v string, now time.Time) (time.Time, bool) {
+func parseRateLimitReset(v string, now time.Time) (time.Time, bool) {
 	f, ok := parseNumber(v)
 	if !ok || f < 0 || f > maxReset {
 		return time.Time{}, false

@@ -40,7 +40,7 @@ func TestParseRateLimit(t *testing.T) {
 			if tt.reset != "" {
 				h.Set("Rate-Limit-Reset", tt.reset)
 			}
-			got := ParseRateLimit(h, now)
+			got := parseRateLimit(h, now)
 			if got.Limit != tt.want.Limit || got.Remaining != tt.want.Remaining || !got.Reset.Equal(tt.want.Reset) ||
 				got.HasLimit != tt.want.HasLimit || got.HasRemaining != tt.want.HasRemaining || got.HasReset != tt.want.HasReset {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)

@@ -27,13 +27,10 @@ type WalkOptions struct {
 // WalkResult is a complete walk: every page from the first to the one that
 // ended the list was read without error.
 type WalkResult struct {
-	Chats      []Chat // de-duplicated by chat_id, newest first
-	Pages      int    // requests made, including those wasted past the end
-	LastPage   int    // the page that ended the walk
-	EndOfList  bool   // LastPage held fewer than PageSize chats: the list ends there
-	Duplicates int    // chats seen on two pages (pushed down by arrivals)
-	Limits     RateLimit
-	Duration   time.Duration
+	Chats     []Chat // de-duplicated by chat_id (a chat pushed down by arrivals is seen on two pages), newest first
+	Pages     int    // requests made, including those wasted past the end
+	EndOfList bool   // the page that ended the walk held fewer than PageSize chats: the list ends there
+	Duration  time.Duration
 }
 
 // ErrTooManyPages is returned when the walk reaches MaxPages without finding
@@ -107,7 +104,6 @@ type walk struct {
 	lastPage  int // the highest page MaxPages allows
 	requested int
 	pages     map[int]Page
-	limits    RateLimit // from the response received last
 	inflight  map[int]context.CancelFunc
 }
 
@@ -160,7 +156,6 @@ func (w *walk) record(n int, p Page, err error) {
 		}
 		return
 	}
-	w.limits = p.Limits
 	w.pages[n] = p
 	short := len(p.Chats) < PageSize
 	if (short || (w.opts.Until != nil && w.opts.Until(p))) && n < w.endPage {
@@ -185,7 +180,7 @@ func (w *walk) cancelPast(n int) {
 func (w *walk) result(ctx context.Context) (WalkResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	res := WalkResult{Pages: w.requested, Limits: w.limits}
+	res := WalkResult{Pages: w.requested}
 	if w.err != nil && w.errPage <= w.endPage {
 		return res, fmt.Errorf("page %d: %w", w.errPage, w.err)
 	}
@@ -195,7 +190,7 @@ func (w *walk) result(ctx context.Context) (WalkResult, error) {
 		}
 		return res, fmt.Errorf("%w (%d pages from page %d)", ErrTooManyPages, w.opts.MaxPages, w.opts.FirstPage)
 	}
-	res.LastPage, res.EndOfList = w.endPage, w.endShort
+	res.EndOfList = w.endShort
 	capacity := (w.endPage - w.opts.FirstPage + 1) * PageSize
 	seen := make(map[string]struct{}, capacity)
 	res.Chats = make([]Chat, 0, capacity)
@@ -209,7 +204,6 @@ func (w *walk) result(ctx context.Context) (WalkResult, error) {
 		for _, c := range p.Chats {
 			if c.ID != "" {
 				if _, dup := seen[c.ID]; dup {
-					res.Duplicates++
 					continue
 				}
 				seen[c.ID] = struct{}{}
