@@ -1,0 +1,979 @@
+package dashboards
+
+// Readability checks (issue 11): what a contact-centre supervisor sees when
+// the dashboard is rendered, judged from the JSON alone. Each test names one
+// property a real Grafana render (9.3) showed broken; geometry is estimated
+// from Grafana's layout rules on a reference screen, see the constants.
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// The layout model. Grafana's grid has 24 columns and 30 px rows with 8 px
+// margins; a panel's header takes about 32 px and its content has 8 px
+// padding on each side. The reference dashboard is 1280 px wide (a laptop,
+// or a wall screen at 150 % zoom): narrower than the screens a dashboard is
+// built on, which is where the render of issue 11 broke.
+const (
+	refDashboardPx = 1280.0
+	gridRowPx      = 30.0
+	gridMarginPx   = 8.0
+	panelHeaderPx  = 32.0
+	panelPaddingPx = 8.0
+
+	charPx        = 7.0  // an average character of legend and table text
+	legendRowPx   = 24.0 // a legend row (list or table), and a legend table's header
+	legendSwatch  = 20.0 // a legend item's colour mark
+	legendPadPx   = 16.0
+	legendCalcPx  = 70.0 // a calc column (Last *, Max) of a legend table or list item
+	legendRightMx = 0.5  // a right legend may take half the width, the graph keeps the rest
+	legendBottom  = 0.35 // Grafana caps a bottom legend at 35 % of the height
+
+	tableRowPx      = 36.0 // Grafana 9 table row, and its header
+	barSpacingPx    = 8.0  // bar gauge spacing between bars
+	barMinVizHeight = 16.0 // Grafana's default minVizHeight for a bar gauge
+)
+
+func panelWidthPx(w int) float64 {
+	col := (refDashboardPx - 23*gridMarginPx) / 24
+	return float64(w)*col + float64(w-1)*gridMarginPx
+}
+
+func panelHeightPx(h int) float64 {
+	return float64(h)*gridRowPx + float64(h-1)*gridMarginPx
+}
+
+// The content area: what is left inside the panel for the visualisation.
+func contentWidthPx(p vizPanel) float64 { return panelWidthPx(p.GridPos.W) - 2*panelPaddingPx }
+func contentHeightPx(p vizPanel) float64 {
+	return panelHeightPx(p.GridPos.H) - panelHeaderPx - 2*panelPaddingPx
+}
+
+// Estimated length in characters of a label's values, for legend widths.
+var labelChars = map[string]int{
+	"instance":    21, // imichat-exporter:9897
+	"job":         16,
+	"channel":     8,
+	"status":      6,
+	"assignee":    21, // agent042@example.test
+	"asset_id":    36, // a UUID
+	"asset_name":  22,
+	"tag":         10,
+	"flag":        10,
+	"reason":      12,
+	"part":        5,
+	"status_code": 4,
+	"http_status": 3,
+	"version":     25, // v0.10.2-14-g1a2b3c4-dirty, as git describe stamps it
+}
+
+// How many values a label takes. Per-exporter labels count once: the
+// dashboard is read for one tenant's exporter (or an HA pair) at a time.
+// User-data labels (assignee, asset, tag, flag) are unbounded: a panel must
+// bound them itself, with topk.
+var labelValues = map[string]int{
+	"instance": 1, "job": 1,
+	"status":  4, // collector.Statuses
+	"channel": 8, // collector.Channels
+	"reason":  4, // request errors: timeout, network, decode, too_large; skipped: 2
+	"part":    4, // full, head, open, sweep
+	// The status codes the API panel's description lists (4305, 2004, 2003,
+	// 2010, 2007, 3454, ""); each comes with one HTTP status.
+	"status_code": 7, "http_status": 1,
+	"dimension": 4,
+	"version":   1, "revision": 1, "branch": 1, "goversion": 1, "goos": 1, "goarch": 1, "tags": 1,
+}
+
+// The labels of the exported metrics a panel may select without aggregating
+// (besides job and instance). A metric missing here is unbounded until added.
+var metricLabels = map[string][]string{
+	"imichat_up":                                     nil,
+	"imichat_scrape_duration_seconds":                nil,
+	"imichat_scrape_pages":                           nil,
+	"imichat_last_refresh_timestamp_seconds":         nil,
+	"imichat_api_rate_limit_remaining":               nil,
+	"imichat_api_rate_limit_limit":                   nil,
+	"imichat_api_rate_limit_reset_timestamp_seconds": nil,
+	"imichat_chats":                                  {"status", "channel"},
+	"imichat_chats_oldest_created_timestamp_seconds": {"status", "channel"},
+	"imichat_chats_by_assignee":                      {"assignee", "status"},
+	"imichat_chats_by_asset":                         {"channel", "asset_id", "asset_name", "status"},
+	"imichat_chats_by_tag":                           {"tag", "status"},
+	"imichat_chats_by_flag":                          {"flag", "status"},
+	"imichat_api_responses_total":                    {"status_code", "http_status"},
+	"imichat_api_request_errors_total":               {"reason"},
+	"imichat_refresh_pages_total":                    {"part"},
+	"imichat_refresh_skipped_total":                  {"reason"},
+	"imichat_label_values_folded_total":              {"dimension"},
+	"imichat_exporter_build_info":                    {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
+}
+
+// The exporter's own health, as opposed to the tenant's chats and its API.
+var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|label_values_folded_total|exporter_build_info)$`)
+
+// The panel model the readability checks read.
+type vizPanel struct {
+	ID      int    `json:"id"`
+	Type    string `json:"type"`
+	Title   string `json:"title"`
+	GridPos struct {
+		H, W, X, Y int
+	} `json:"gridPos"`
+	Targets []struct {
+		RefID        string `json:"refId"`
+		Expr         string `json:"expr"`
+		LegendFormat string `json:"legendFormat"`
+		Instant      bool   `json:"instant"`
+		Range        bool   `json:"range"`
+	} `json:"targets"`
+	FieldConfig struct {
+		Defaults struct {
+			Unit   string   `json:"unit"`
+			Max    *float64 `json:"max"`
+			Custom struct {
+				FillOpacity float64  `json:"fillOpacity"`
+				AxisSoftMax *float64 `json:"axisSoftMax"`
+				Stacking    struct {
+					Mode string `json:"mode"`
+				} `json:"stacking"`
+			} `json:"custom"`
+		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string `json:"id"`
+				Options any    `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
+	} `json:"fieldConfig"`
+	Options struct {
+		Legend *struct {
+			DisplayMode string   `json:"displayMode"`
+			Placement   string   `json:"placement"`
+			ShowLegend  bool     `json:"showLegend"`
+			Calcs       []string `json:"calcs"`
+		} `json:"legend"`
+		TextMode     string   `json:"textMode"`
+		MinVizHeight *float64 `json:"minVizHeight"`
+		Text         struct {
+			ValueSize float64 `json:"valueSize"`
+		} `json:"text"`
+	} `json:"options"`
+	Transformations []struct {
+		ID      string `json:"id"`
+		Options struct {
+			ExcludeByName map[string]bool   `json:"excludeByName"`
+			RenameByName  map[string]string `json:"renameByName"`
+		} `json:"options"`
+	} `json:"transformations"`
+	Panels []vizPanel `json:"panels"`
+}
+
+func loadVizPanels(t *testing.T) []vizPanel {
+	t.Helper()
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []vizPanel `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	var out []vizPanel
+	var walk func([]vizPanel)
+	walk = func(ps []vizPanel) {
+		for _, p := range ps {
+			out = append(out, p)
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	if len(out) == 0 {
+		t.Fatal("dashboard has no panels")
+	}
+	return out
+}
+
+func (p vizPanel) String() string { return fmt.Sprintf("panel %d %q", p.ID, p.Title) }
+
+// exprs parses the panel's queries, one per target (nil where a query does
+// not parse, which is reported).
+func (p vizPanel) exprs(t *testing.T) []parser.Expr {
+	t.Helper()
+	out := make([]parser.Expr, len(p.Targets))
+	for i, tg := range p.Targets {
+		e, err := parseGrafanaExpr(tg.Expr, promqlValues)
+		if err != nil {
+			t.Errorf("%s target %s: %v", p, tg.RefID, err)
+			continue
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// metrics the panel's queries select.
+func (p vizPanel) metrics(t *testing.T) []string {
+	var names []string
+	for _, e := range p.exprs(t) {
+		if e == nil {
+			continue
+		}
+		names = append(names, metricNames(e, exportedMetricNames())...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// --- Series bounds.
+
+// unbounded stands for a query whose number of series nothing bounds.
+const unbounded = math.MaxInt32
+
+func mulBound(a, b int) int {
+	if a == unbounded || b == unbounded {
+		return unbounded
+	}
+	return a * b
+}
+
+func labelsBound(ls []string) int {
+	n := 1
+	for _, l := range ls {
+		if l == "job" || l == "instance" {
+			continue
+		}
+		v, ok := labelValues[l]
+		if !ok {
+			return unbounded
+		}
+		n = mulBound(n, v)
+	}
+	return n
+}
+
+// fixedInTime: every selector under n is pinned to one instant with @, so
+// that a ranking of it is the same at every step of a range query.
+func fixedInTime(n parser.Node) bool {
+	fixed := true
+	parser.Inspect(n, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok && vs.Timestamp == nil && vs.StartOrEnd == 0 {
+			fixed = false
+		}
+		return nil
+	})
+	return fixed
+}
+
+// seriesBound is an upper bound on the series an expression returns, over a
+// whole range query when rangeQuery is set (0 for a scalar).
+func seriesBound(e parser.Expr, rangeQuery bool) int {
+	switch e := e.(type) {
+	case *parser.ParenExpr:
+		return seriesBound(e.Expr, rangeQuery)
+	case *parser.StepInvariantExpr:
+		return seriesBound(e.Expr, rangeQuery)
+	case *parser.NumberLiteral, *parser.StringLiteral:
+		return 0
+	case *parser.UnaryExpr:
+		return seriesBound(e.Expr, rangeQuery)
+	case *parser.VectorSelector:
+		ls, ok := metricLabels[e.Name]
+		if !ok {
+			return unbounded
+		}
+		return labelsBound(ls)
+	case *parser.MatrixSelector:
+		return seriesBound(e.VectorSelector, rangeQuery)
+	case *parser.SubqueryExpr:
+		return seriesBound(e.Expr, rangeQuery)
+	case *parser.Call:
+		switch e.Func.Name {
+		case "time", "pi", "scalar":
+			return 0
+		case "vector":
+			return 1
+		}
+		for _, a := range e.Args {
+			if a.Type() == parser.ValueTypeString {
+				continue
+			}
+			if b := seriesBound(a, rangeQuery); b > 0 {
+				return b
+			}
+		}
+		return 0
+	case *parser.AggregateExpr:
+		switch e.Op {
+		case parser.TOPK, parser.BOTTOMK, parser.LIMITK:
+			inner := seriesBound(e.Expr, rangeQuery)
+			k, ok := e.Param.(*parser.NumberLiteral)
+			if !ok || e.Without || len(e.Grouping) > 0 {
+				return inner
+			}
+			if rangeQuery && !fixedInTime(e.Expr) {
+				return inner // a new top k at every step
+			}
+			return min(inner, int(k.Val))
+		case parser.COUNT_VALUES:
+			return unbounded
+		}
+		if e.Without {
+			return seriesBound(e.Expr, rangeQuery)
+		}
+		return labelsBound(e.Grouping)
+	case *parser.BinaryExpr:
+		l, r := seriesBound(e.LHS, rangeQuery), seriesBound(e.RHS, rangeQuery)
+		switch {
+		case l == 0:
+			return r
+		case r == 0:
+			return l
+		}
+		switch e.Op {
+		case parser.LOR:
+			if l == unbounded || r == unbounded {
+				return unbounded
+			}
+			return l + r
+		case parser.LUNLESS:
+			return l
+		}
+		if e.VectorMatching != nil {
+			switch e.VectorMatching.Card {
+			case parser.CardManyToOne:
+				return l
+			case parser.CardOneToMany:
+				return r
+			}
+		}
+		return min(l, r)
+	}
+	return unbounded
+}
+
+// panelSeriesBound sums the bounds of a panel's targets.
+func panelSeriesBound(t *testing.T, p vizPanel) int {
+	n := 0
+	for i, e := range p.exprs(t) {
+		if e == nil {
+			return unbounded
+		}
+		rangeQuery := p.Targets[i].Range || !p.Targets[i].Instant
+		b := seriesBound(e, rangeQuery)
+		if b == unbounded {
+			return unbounded
+		}
+		n += max(b, 1)
+	}
+	return n
+}
+
+// --- Legends.
+
+var legendLabel = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
+
+// legendNameChars estimates a legend name's length from its format.
+func legendNameChars(format string) int {
+	if format == "" || format == "__auto" {
+		return 60 // the whole series selector
+	}
+	n := 0
+	rest := legendLabel.ReplaceAllStringFunc(format, func(m string) string {
+		l := legendLabel.FindStringSubmatch(m)[1]
+		c, ok := labelChars[l]
+		if !ok {
+			c = 20
+		}
+		n += c
+		return ""
+	})
+	return n + len([]rune(rest))
+}
+
+// legendItemPx is the width of the panel's widest legend item (a row of a
+// table legend, with its calc columns).
+func legendItemPx(p vizPanel) float64 {
+	chars := 0
+	for _, tg := range p.Targets {
+		chars = max(chars, legendNameChars(tg.LegendFormat))
+	}
+	return float64(chars)*charPx + legendSwatch + legendPadPx + float64(len(p.Options.Legend.Calcs))*legendCalcPx
+}
+
+// legendCapacity is how many series the panel's legend lists without a scrollbar.
+func legendCapacity(p vizPanel) int {
+	lg := p.Options.Legend
+	if lg == nil || !lg.ShowLegend {
+		return 1 // a single series needs no legend; more need one
+	}
+	h := contentHeightPx(p)
+	header := 0.0
+	if lg.DisplayMode == "table" {
+		header = legendRowPx
+	}
+	if lg.Placement == "right" {
+		return int((h - header) / legendRowPx)
+	}
+	lines := int((h*legendBottom - header) / legendRowPx)
+	if lg.DisplayMode == "table" {
+		return lines
+	}
+	perLine := max(1, int(contentWidthPx(p)/legendItemPx(p)))
+	return lines * perLine
+}
+
+func isTimeSeries(p vizPanel) bool { return p.Type == "timeseries" }
+
+// --- Point 1: open statuses apart from closed.
+
+var chatStatuses = []string{"queued", "picked", "onhold", "closed"}
+
+// statusesSelected lists the chat statuses the expression's selectors of
+// per-status chat metrics can select.
+func statusesSelected(e parser.Expr) []string {
+	var out []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok || !strings.HasPrefix(vs.Name, "imichat_chats") {
+			return nil
+		}
+		for _, s := range chatStatuses {
+			match := true
+			for _, m := range vs.LabelMatchers {
+				if m.Name == "status" && !m.Matches(s) {
+					match = false
+				}
+			}
+			if match {
+				out = append(out, s)
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Closed chats number thousands and grow with the tenant's history; open ones
+// number tens. A panel that draws both draws the open ones as flat lines.
+func TestReadabilityOpenStatusesApartFromClosed(t *testing.T) {
+	open := 0
+	for _, p := range loadVizPanels(t) {
+		var statuses []string
+		for _, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			statuses = append(statuses, statusesSelected(e)...)
+		}
+		slices.Sort(statuses)
+		statuses = slices.Compact(statuses)
+		if slices.Contains(statuses, "closed") && len(statuses) > 1 {
+			t.Errorf("%s: shows closed chats with open ones %v on one scale: give closed its own panel", p, statuses)
+		}
+		if isTimeSeries(p) && len(statuses) > 1 && !slices.Contains(statuses, "closed") {
+			open++
+		}
+	}
+	if open == 0 {
+		t.Error("no time series compares the open statuses (queued, picked, on hold)")
+	}
+}
+
+// --- Point 2: a stable set of agents, every series in the legend.
+
+// topk in a range query ranks at every step: over a range its series come and
+// go and far more than k of them reach the legend. The set must be fixed,
+// e.g. "x and on (assignee) topk(10, x @ end())". And no time series may
+// return more series than its legend lists.
+func TestReadabilityStableTopNAndLegendShowsEverySeries(t *testing.T) {
+	checked := 0
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			if p.Targets[i].Instant && !p.Targets[i].Range {
+				continue
+			}
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				if a, ok := n.(*parser.AggregateExpr); ok && (a.Op == parser.TOPK || a.Op == parser.BOTTOMK || a.Op == parser.LIMITK) {
+					if !fixedInTime(a.Expr) {
+						t.Errorf("%s target %s: %s ranks at every step of the range; rank once, at @ end(), and keep that set", p, p.Targets[i].RefID, a.Op)
+					}
+				}
+				return nil
+			})
+		}
+		n, capacity := panelSeriesBound(t, p), legendCapacity(p)
+		switch {
+		case n == unbounded:
+			t.Errorf("%s: nothing bounds the number of series (bound user-data labels with a fixed topk)", p)
+		case n > capacity:
+			t.Errorf("%s: up to %d series, the legend lists %d: the rest scroll", p, n, capacity)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no time series panel")
+	}
+}
+
+// --- Point 3: every row of a table or bar gauge visible, an asset's id readable.
+
+// rowsBound is how many rows an instant top-N panel shows.
+func rowsBound(t *testing.T, p vizPanel) int {
+	n := 0
+	for _, e := range p.exprs(t) {
+		if e == nil {
+			return unbounded
+		}
+		b := seriesBound(e, false)
+		if b == unbounded {
+			return unbounded
+		}
+		n += max(b, 1)
+	}
+	return n
+}
+
+func (p vizPanel) overrideWidth(column string) float64 {
+	for _, o := range p.FieldConfig.Overrides {
+		if o.Matcher.ID != "byName" || o.Matcher.Options != column {
+			continue
+		}
+		for _, pr := range o.Properties {
+			var w float64
+			if pr.ID == "custom.width" && json.Unmarshal(pr.Value, &w) == nil {
+				return w
+			}
+		}
+	}
+	return 0
+}
+
+func TestReadabilityEveryRowVisibleAndAssetIDReadable(t *testing.T) {
+	assetPanels := 0
+	for _, p := range loadVizPanels(t) {
+		var need float64
+		switch p.Type {
+		case "table":
+			n := rowsBound(t, p)
+			if n == unbounded {
+				t.Errorf("%s: nothing bounds its rows (use topk)", p)
+				continue
+			}
+			need = float64(n+1) * tableRowPx
+		case "bargauge":
+			n := rowsBound(t, p)
+			if n == unbounded {
+				t.Errorf("%s: nothing bounds its bars (use topk)", p)
+				continue
+			}
+			bar := barMinVizHeight
+			if p.Options.MinVizHeight != nil {
+				bar = max(bar, *p.Options.MinVizHeight)
+			}
+			need = float64(n)*(bar+barSpacingPx) - barSpacingPx
+		default:
+			continue
+		}
+		if have := contentHeightPx(p); need > have {
+			t.Errorf("%s: its rows need %.0f px, the panel has %.0f: the last ones hide behind a scrollbar (raise h or lower N)", p, need, have)
+		}
+	}
+
+	// An asset is known by its id: two assets may share a name.
+	for _, p := range loadVizPanels(t) {
+		grouped := false
+		for _, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				if a, ok := n.(*parser.AggregateExpr); ok && slices.Contains(a.Grouping, "asset_id") {
+					grouped = true
+				}
+				return nil
+			})
+		}
+		if !grouped {
+			continue
+		}
+		assetPanels++
+		if p.Type == "table" {
+			column := "asset_id"
+			for _, tr := range p.Transformations {
+				if tr.Options.ExcludeByName["asset_id"] {
+					t.Errorf("%s: hides the asset_id column", p)
+				}
+				if r := tr.Options.RenameByName["asset_id"]; r != "" {
+					column = r
+				}
+			}
+			if w := p.overrideWidth(column); w < float64(labelChars["asset_id"])*charPx+legendPadPx {
+				t.Errorf("%s: column %q is %.0f px wide, an asset id (a UUID) needs %.0f", p, column, w, float64(labelChars["asset_id"])*charPx+legendPadPx)
+			}
+			continue
+		}
+		for _, tg := range p.Targets {
+			if !strings.HasPrefix(strings.TrimSpace(tg.LegendFormat), "{{asset_id}}") {
+				t.Errorf("%s target %s: legend %q: a cut name loses its end; put {{asset_id}} first or use a table", p, tg.RefID, tg.LegendFormat)
+			}
+		}
+	}
+	if assetPanels == 0 {
+		t.Error("no panel shows chats by asset")
+	}
+}
+
+// --- Point 4: durations with sensible ticks; lines where series overlap.
+
+var durationUnits = []string{"ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dtdurationms", "dthms", "suffix: min"}
+
+// isWait: the expression is time() minus a timestamp (or the reverse),
+// maybe scaled: an age or a wait.
+func isWait(e parser.Expr) bool {
+	e = unwrap(e)
+	if b, ok := e.(*parser.BinaryExpr); ok && (b.Op == parser.DIV || b.Op == parser.MUL) {
+		if _, ok := unwrap(b.RHS).(*parser.NumberLiteral); ok {
+			return isWait(b.LHS)
+		}
+	}
+	b, ok := e.(*parser.BinaryExpr)
+	if !ok || b.Op != parser.SUB {
+		return false
+	}
+	isTime := func(e parser.Expr) bool {
+		c, ok := unwrap(e).(*parser.Call)
+		return ok && c.Func.Name == "time"
+	}
+	isTimestamp := func(e parser.Expr) bool {
+		found := false
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok && strings.HasSuffix(vs.Name, "_timestamp_seconds") {
+				found = true
+			}
+			return nil
+		})
+		return found
+	}
+	return isTime(b.LHS) && isTimestamp(b.RHS) || isTimestamp(b.LHS) && isTime(b.RHS)
+}
+
+func unwrap(e parser.Expr) parser.Expr {
+	for {
+		switch x := e.(type) {
+		case *parser.ParenExpr:
+			e = x.Expr
+		case *parser.StepInvariantExpr:
+			e = x.Expr
+		default:
+			return e
+		}
+	}
+}
+
+// inMinutes: the expression is a quantity divided by 60.
+func inMinutes(e parser.Expr) bool {
+	b, ok := unwrap(e).(*parser.BinaryExpr)
+	if !ok || b.Op != parser.DIV {
+		return false
+	}
+	n, ok := unwrap(b.RHS).(*parser.NumberLiteral)
+	return ok && n.Val == 60
+}
+
+// Grafana's y-axis ticks are decimal steps of the plotted number: seconds
+// gave 2500 s, 5000 s, shown as 41.7 min and 1.39 hour. Waits are plotted in
+// minutes with a unit that stays in minutes. Durations do not add up, so they
+// are not stacked; unstacked series that overlap are lines without fill.
+func TestReadabilityDurationsAndOverlaps(t *testing.T) {
+	waits := 0
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		def := p.FieldConfig.Defaults
+		wait := false
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			if !isWait(e) {
+				continue
+			}
+			wait = true
+			if !inMinutes(e) {
+				t.Errorf("%s target %s: plots a wait in seconds; divide it by 60", p, p.Targets[i].RefID)
+			}
+		}
+		if wait {
+			waits++
+			if def.Unit != "suffix: min" {
+				t.Errorf("%s: a wait with unit %q; use \"suffix: min\" (\"m\" turns 90 min into 1.5 hour)", p, def.Unit)
+			}
+		}
+		duration := wait || slices.Contains(durationUnits, def.Unit)
+		stacked := def.Custom.Stacking.Mode != "" && def.Custom.Stacking.Mode != "none"
+		if duration && stacked {
+			t.Errorf("%s: stacks durations (unit %q), which do not add up", p, def.Unit)
+		}
+		if !stacked && def.Custom.FillOpacity > 0 && panelSeriesBound(t, p) > 1 {
+			t.Errorf("%s: fills (fillOpacity %v) under series that overlap; draw lines (fillOpacity 0)", p, def.Custom.FillOpacity)
+		}
+	}
+	if waits == 0 {
+		t.Error("no time series of a wait (time() - a timestamp)")
+	}
+}
+
+// --- Point 5: legends that fit their panel.
+
+func TestReadabilityLegendsFitPanelWidth(t *testing.T) {
+	for _, p := range loadVizPanels(t) {
+		lg := p.Options.Legend
+		if lg == nil || !lg.ShowLegend {
+			continue
+		}
+		item, width := legendItemPx(p), contentWidthPx(p)
+		switch lg.Placement {
+		case "right":
+			if item > legendRightMx*width {
+				t.Errorf("%s: the right legend needs %.0f px of the panel's %.0f (%d calcs), leaving the graph less than half: list it at the bottom or drop calcs", p, item, width, len(lg.Calcs))
+			}
+		default:
+			if item > width {
+				t.Errorf("%s: a legend item needs %.0f px, the panel is %.0f wide", p, item, width)
+			}
+		}
+	}
+}
+
+// --- Point 6: the version panel readable for any build.
+
+// The version label is empty for a plain go build and Prometheus drops an
+// empty label, so {{version}} renders as "Value". A stamped version is
+// git describe's, up to labelChars["version"] characters, on one line.
+func TestReadabilityVersionPanelAnyBuild(t *testing.T) {
+	found := 0
+	for _, p := range loadVizPanels(t) {
+		if !slices.Contains(p.metrics(t), "imichat_exporter_build_info") {
+			continue
+		}
+		found++
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			if !strings.Contains(p.Targets[i].LegendFormat, "{{version}}") {
+				t.Errorf("%s target %s: legend %q does not show the version", p, p.Targets[i].RefID, p.Targets[i].LegendFormat)
+			}
+			fills := false
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				c, ok := n.(*parser.Call)
+				if !ok || c.Func.Name != "label_replace" || len(c.Args) != 5 {
+					return nil
+				}
+				s := make([]string, 4)
+				for j := range s {
+					if l, ok := unwrap(c.Args[j+1]).(*parser.StringLiteral); ok {
+						s[j] = l.Val
+					}
+				}
+				dst, repl, src, re := s[0], s[1], s[2], s[3]
+				if m, err := labels.NewMatcher(labels.MatchRegexp, src, re); err == nil &&
+					dst == "version" && src == "version" && m.Matches("") && strings.TrimSpace(repl) != "" {
+					fills = true
+				}
+				return nil
+			})
+			if !fills {
+				t.Errorf("%s target %s: an empty version label shows as \"Value\"; label_replace(..., \"version\", \"<name>\", \"version\", \"\")", p, p.Targets[i].RefID)
+			}
+		}
+		if p.Type == "stat" {
+			if p.Options.TextMode != "name" {
+				t.Errorf("%s: textMode %q, want name (the version is the series name)", p, p.Options.TextMode)
+			}
+			size := p.Options.Text.ValueSize
+			if size == 0 {
+				t.Errorf("%s: no options.text.valueSize: Grafana sizes the text to the box and wraps a long version", p)
+				continue
+			}
+			need := float64(labelChars["version"]) * 0.6 * size
+			if have := contentWidthPx(p); need > have {
+				t.Errorf("%s: a %d-character version at %v px needs %.0f px, the panel has %.0f: it wraps", p, labelChars["version"], size, need, have)
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no panel shows the exporter's version")
+	}
+}
+
+// --- Point 7: a 0/1 state as a state; axes that fit their data.
+
+// A 0/1 gauge drawn as a line sits on the top border. An axis with no data to
+// set its top runs to uPlot's default of 100: every time series gives a soft
+// maximum, and none a hard one, which would clip a larger value.
+func TestReadabilityStatesAndAxes(t *testing.T) {
+	upShown := false
+	for _, p := range loadVizPanels(t) {
+		metrics := p.metrics(t)
+		if slices.Equal(metrics, []string{"imichat_up"}) {
+			upShown = upShown || p.Type == "state-timeline"
+			if p.Type != "state-timeline" && p.Type != "stat" {
+				t.Errorf("%s: imichat_up (0 or 1) as a %s; use a state-timeline or a stat", p, p.Type)
+			}
+		}
+		if !isTimeSeries(p) {
+			continue
+		}
+		def := p.FieldConfig.Defaults
+		if def.Custom.AxisSoftMax == nil {
+			t.Errorf("%s: no axisSoftMax: a flat zero series draws an axis to 100", p)
+		}
+		if def.Max != nil {
+			t.Errorf("%s: a hard max %v clips larger values; use axisSoftMax", p, *def.Max)
+		}
+	}
+	if !upShown {
+		t.Error("no state-timeline of imichat_up over time")
+	}
+}
+
+// --- Point 8: queue health first, the exporter's own health last.
+
+type section struct {
+	row    vizPanel
+	panels []vizPanel
+}
+
+// sections groups the panels under the row above them (by gridPos), top down.
+func sections(t *testing.T, ps []vizPanel) []section {
+	t.Helper()
+	var rows, others []vizPanel
+	for _, p := range ps {
+		if p.Type == "row" {
+			rows = append(rows, p)
+		} else {
+			others = append(others, p)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].GridPos.Y < rows[j].GridPos.Y })
+	if len(rows) == 0 || rows[0].GridPos.Y != 0 {
+		t.Fatal("the dashboard does not start with a row")
+	}
+	secs := make([]section, len(rows))
+	for i, r := range rows {
+		secs[i].row = r
+	}
+	for _, p := range others {
+		i := sort.Search(len(rows), func(i int) bool { return rows[i].GridPos.Y > p.GridPos.Y }) - 1
+		secs[i].panels = append(secs[i].panels, p)
+	}
+	return secs
+}
+
+func TestReadabilityQueueFirstExporterLast(t *testing.T) {
+	ps := loadVizPanels(t)
+
+	// No two panels overlap (a moved panel would cover another).
+	for i, a := range ps {
+		for _, b := range ps[i+1:] {
+			if a.GridPos.X < b.GridPos.X+b.GridPos.W && b.GridPos.X < a.GridPos.X+a.GridPos.W &&
+				a.GridPos.Y < b.GridPos.Y+b.GridPos.H && b.GridPos.Y < a.GridPos.Y+a.GridPos.H {
+				t.Errorf("%s and %s overlap: %+v, %+v", a, b, a.GridPos, b.GridPos)
+			}
+		}
+	}
+
+	secs := sections(t, ps)
+	if len(secs) < 2 {
+		t.Fatalf("%d row(s): want the queue first and the exporter's health last", len(secs))
+	}
+	first, last := secs[0], secs[len(secs)-1]
+	if !strings.Contains(strings.ToLower(last.row.Title), "exporter") {
+		t.Errorf("last row %q: want the exporter's own health last", last.row.Title)
+	}
+
+	queue := func(p vizPanel) bool {
+		for _, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			if s := statusesSelected(e); slices.Equal(s, []string{"queued"}) {
+				return true
+			}
+		}
+		return false
+	}
+	exporterOnly := func(p vizPanel) bool {
+		ms := p.metrics(t)
+		return len(ms) > 0 && !slices.ContainsFunc(ms, func(m string) bool { return !exporterOwnMetric.MatchString(m) })
+	}
+
+	// The first row opens with the queue: its top-left panel, and every panel
+	// of queued chats, are there.
+	if len(first.panels) == 0 {
+		t.Fatalf("first row %q is empty", first.row.Title)
+	}
+	topLeft := slices.MinFunc(first.panels, func(a, b vizPanel) int {
+		if a.GridPos.Y != b.GridPos.Y {
+			return a.GridPos.Y - b.GridPos.Y
+		}
+		return a.GridPos.X - b.GridPos.X
+	})
+	if !queue(topLeft) {
+		t.Errorf("the dashboard opens with %s, not with the queue", topLeft)
+	}
+	for _, s := range secs[1:] {
+		for _, p := range s.panels {
+			if queue(p) {
+				t.Errorf("%s shows the queue under row %q; put it in the first row", p, s.row.Title)
+			}
+		}
+	}
+
+	// The exporter's own health is last. One stat of it may stand in the
+	// first row, where it says whether the numbers next to it can be trusted.
+	glance := 0
+	for i, s := range secs[:len(secs)-1] {
+		for _, p := range s.panels {
+			if !exporterOnly(p) {
+				continue
+			}
+			if i == 0 && p.Type == "stat" && glance == 0 {
+				glance++
+				continue
+			}
+			t.Errorf("%s shows the exporter's own health under row %q; put it under %q", p, s.row.Title, last.row.Title)
+		}
+	}
+	for _, p := range last.panels {
+		if !exporterOnly(p) {
+			t.Errorf("%s under %q shows more than the exporter's own health", p, last.row.Title)
+		}
+	}
+}
