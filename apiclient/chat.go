@@ -19,8 +19,12 @@ const PageSize = 10
 type Chat struct {
 	ID        string
 	CreatedAt time.Time // zero when missing or unparseable
-	Status    string    // lower case
-	Channel   string    // lower case; unknown values are kept
+	// UpdatedAt is when the chat last changed (its status, as far as the
+	// exporter can tell): the refresh engine learns from it how long chats
+	// stay in each status. Zero when missing or unparseable.
+	UpdatedAt time.Time
+	Status    string // lower case
+	Channel   string // lower case; unknown values are kept
 	Asset     Asset
 	Assignee  string // "" when unassigned
 	Flag      string
@@ -41,6 +45,7 @@ type Asset struct {
 type wireChat struct {
 	ChatID    text      `json:"chat_id"`
 	CreatedAt timestamp `json:"created_at"`
+	UpdatedAt timestamp `json:"updated_at"`
 	Status    text      `json:"status"`
 	Channel   text      `json:"channel"`
 	Asset     wireAsset `json:"asset"`
@@ -55,6 +60,7 @@ func (w *wireChat) chat() Chat {
 	return Chat{
 		ID:        string(w.ChatID),
 		CreatedAt: time.Time(w.CreatedAt),
+		UpdatedAt: time.Time(w.UpdatedAt),
 		Status:    strings.ToLower(strings.TrimSpace(string(w.Status))),
 		Channel:   strings.ToLower(strings.TrimSpace(string(w.Channel))),
 		Asset:     Asset(w.Asset),

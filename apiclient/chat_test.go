@@ -18,7 +18,7 @@ func TestDecodeChatLiberalForms(t *testing.T) {
 			json: `{"chat_id":"c1","alias_id":"a1","created_at":"2020-07-06T07:11:33.2599382Z","updated_at":"2020-07-06T07:12:00.12Z",
 				"status":"queued","channel":"sms","asset":{"id":12345,"name":"Long code"},"customer_id":"cu","destination_id":"+15550100",
 				"assignee":"agent1","flag":"red","tag":["vip","billing"],"other_details":{"k":"v"}}`,
-			want: Chat{ID: "c1", CreatedAt: created,
+			want: Chat{ID: "c1", CreatedAt: created, UpdatedAt: time.Date(2020, 7, 6, 7, 12, 0, 120000000, time.UTC),
 				Status: "queued", Channel: "sms", Asset: Asset{ID: "12345", Name: "Long code"}, Assignee: "agent1", Flag: "red", Tags: []string{"vip", "billing"}},
 		},
 		{
