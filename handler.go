@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,6 +32,47 @@ func newMetricsHandler(global prometheus.Gatherer, source collector.Source, maxW
 			ErrorLog:      errorLogger{logger},
 			ErrorHandling: promhttp.ContinueOnError,
 		}).ServeHTTP(w, r)
+	})
+}
+
+// limitScrapes wraps the metrics handler as node_exporter does:
+// promhttp_metric_handler_requests_total and _in_flight on the process
+// registry, at most maxRequests scrapes at once (0: no limit) and a 503 at
+// once for any beyond, and scrapes that stop waiting for the chat list when
+// stopping is done (the exporter shuts down: they answer with what there is).
+// The limit is the handler's own, not promhttp's MaxRequestsInFlight: each
+// scrape builds a handler of its own, so promhttp's would never be reached.
+func limitScrapes(stopping context.Context, reg prometheus.Registerer, maxRequests int, h http.Handler) http.Handler {
+	return promhttp.InstrumentMetricHandler(reg, limitInFlight(maxRequests, answerWhenStopping(stopping, h)))
+}
+
+// limitInFlight serves at most max requests at once; the others get 503 at
+// once, before any work (or memory) is spent on them. max 0: no limit.
+func limitInFlight(max int, h http.Handler) http.Handler {
+	if max <= 0 {
+		return h
+	}
+	slots := make(chan struct{}, max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			h.ServeHTTP(w, r)
+		default:
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", max), http.StatusServiceUnavailable)
+		}
+	})
+}
+
+// answerWhenStopping cancels the request's context when stopping is done, so
+// that a scrape waiting for a refresh answers at once with the last result
+// and the shutdown does not wait for the refresh.
+func answerWhenStopping(stopping context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(stopping, cancel)()
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -7,7 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,7 +28,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	slgk "github.com/tjhop/slog-gokit"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
@@ -56,6 +55,7 @@ type config struct {
 	dailyBudget            int64
 	insecureHTTP           bool
 	telemetryPath          string
+	maxRequests            int
 	demo                   bool
 	logLevel, logFormat    string
 	webFlags               *web.FlagConfig
@@ -81,6 +81,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 		Default(strconv.Itoa(collector.DefaultMaxLabelValues)).IntVar(&cfg.maxLabelValues)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
+	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
 	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials.").BoolVar(&cfg.demo)
 	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
@@ -95,57 +96,77 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	return cfg, cfg.validate()
 }
 
-// validate rejects missing or contradictory settings with one line that says
-// what to set.
+// validate checks every setting before anything starts and reports each
+// problem on a line of its own that names the flag to fix (the errors are
+// joined: one line each).
 func (c *config) validate() error {
-	switch {
-	case c.concurrency < 1:
-		return errors.New("--imichat.concurrency must be at least 1")
-	case c.maxPages < 1:
-		return errors.New("--imichat.max-pages must be at least 1")
-	case c.maxLabelValues < 0:
-		return errors.New("--imichat.max-label-values must not be negative (0: no limit)")
-	case c.timeout <= 0:
-		return errors.New("--imichat.timeout must be positive")
-	case c.minRefreshInterval < 0:
-		return errors.New("--imichat.min-refresh-interval must not be negative")
-	case c.fullWalkInterval <= 0 || c.openRefreshInterval <= 0:
-		return errors.New("--imichat.full-walk-interval and --imichat.open-refresh-interval must be positive")
-	case c.quotaShare <= 0 || c.quotaShare > 1:
-		return errors.New("--imichat.quota-share must be in (0, 1]")
-	case c.dailyBudget < 1:
-		return errors.New("--imichat.daily-budget must be at least 1")
-	case c.timeoutOffset < 0:
-		return errors.New("--web.timeout-offset must not be negative")
-	case !strings.HasPrefix(c.telemetryPath, "/"):
-		return errors.New("--web.telemetry-path must start with /")
-	}
-	if c.demo {
-		if c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet {
-			return errors.New("--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, the access token file and " + tokenEnv)
+	var errs []error
+	check := func(bad bool, msg string) {
+		if bad {
+			errs = append(errs, errors.New(msg))
 		}
-		return nil
 	}
+	check(c.concurrency < 1, "--imichat.concurrency must be at least 1")
+	check(c.maxPages < 1, "--imichat.max-pages must be at least 1")
+	check(c.maxLabelValues < 0, "--imichat.max-label-values must not be negative (0: no limit)")
+	check(c.timeout <= 0, "--imichat.timeout must be positive")
+	check(c.minRefreshInterval < 0, "--imichat.min-refresh-interval must not be negative")
+	check(c.fullWalkInterval <= 0 || c.openRefreshInterval <= 0, "--imichat.full-walk-interval and --imichat.open-refresh-interval must be positive")
+	check(c.quotaShare <= 0 || c.quotaShare > 1, "--imichat.quota-share must be in (0, 1]")
+	check(c.dailyBudget < 1, "--imichat.daily-budget must be at least 1")
+	check(c.timeoutOffset < 0, "--web.timeout-offset must not be negative")
+	check(!strings.HasPrefix(c.telemetryPath, "/"), "--web.telemetry-path must start with /")
+	check(c.maxRequests < 0, "--web.max-requests must not be negative (0: no limit)")
+	if c.demo {
+		check(c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet,
+			"--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv)
+		return errors.Join(errs...)
+	}
+	if c.url == "" {
+		errs = append(errs, errors.New("set --imichat.url (or IMICHAT_URL) to the tenant's URL, or run with --demo"))
+	} else if err := checkURL(c.url, c.insecureHTTP); err != nil {
+		errs = append(errs, err)
+	}
+	check(c.teamID == "", "set --imichat.team-id (or IMICHAT_TEAM_ID)")
 	switch {
-	case c.url == "":
-		return errors.New("set --imichat.url (or IMICHAT_URL) to the tenant's URL, or run with --demo")
-	case c.teamID == "":
-		return errors.New("set --imichat.team-id (or IMICHAT_TEAM_ID)")
 	case c.tokenFile == "" && !c.tokenFromEnvSet:
-		return errors.New("set --imichat.access-token-file (or IMICHAT_ACCESS_TOKEN_FILE) to a file holding the access token, or " + tokenEnv)
+		errs = append(errs, errors.New("set --imichat.access-token-file (or IMICHAT_ACCESS_TOKEN_FILE) to a file holding the access token, or "+tokenEnv))
 	case c.tokenFile != "" && c.tokenFromEnvSet:
-		return errors.New("both an access token file and " + tokenEnv + " are set: keep one")
-	case c.tokenFromEnvSet && strings.TrimSpace(c.tokenFromEnv) == "":
-		return errors.New(tokenEnv + " is empty")
+		errs = append(errs, errors.New("both --imichat.access-token-file and "+tokenEnv+" are set: keep one"))
+	case c.tokenFromEnvSet:
+		check(strings.TrimSpace(c.tokenFromEnv) == "", tokenEnv+" is empty")
+	default:
+		if err := checkTokenFile(c.tokenFile); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	u, err := url.Parse(c.url)
+	return errors.Join(errs...)
+}
+
+// checkURL rejects an upstream URL that is not http(s) with a host, and a
+// plain-http one off loopback unless insecure.
+func checkURL(raw string, insecure bool) error {
+	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("--imichat.url %q is not an http(s) URL with a host", c.url)
+		return fmt.Errorf("--imichat.url %q is not an http(s) URL with a host", raw)
 	}
-	if u.Scheme == "http" && !c.insecureHTTP && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !insecure && !isLoopback(u.Hostname()) {
 		return errors.New("--imichat.url is plain http: the access token would cross the network in clear; use https or set --imichat.insecure-http")
 	}
 	return nil
+}
+
+// checkTokenFile reads the token file once, as the client will.
+func checkTokenFile(path string) error {
+	_, err := (&apiclient.FileToken{Path: path}).Token()
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("--imichat.access-token-file %s: %v", path, pe.Err)
+	}
+	return fmt.Errorf("--imichat.access-token-file: %v", err)
 }
 
 func isLoopback(host string) bool {
@@ -156,28 +177,21 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// newLogger returns the program's logger, and a bare one (no timestamp or
-// caller: slog adds its own) for exporter-toolkit's slog interface.
-func newLogger(levelName, format string, w io.Writer) (logger, bare log.Logger) {
-	if format == "json" {
-		bare = log.NewJSONLogger(log.NewSyncWriter(w))
-	} else {
-		bare = log.NewLogfmtLogger(log.NewSyncWriter(w))
-	}
-	bare = level.NewFilter(bare, level.Allow(level.ParseDefault(levelName, level.InfoValue())))
-	return log.With(bare, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), bare
-}
-
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.LookupEnv)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", exporterName, err)
+		logLevel, logFormat := "info", "logfmt"
+		if cfg != nil { // the flags parsed; a setting is wrong
+			logLevel, logFormat = cfg.logLevel, cfg.logFormat
+		}
+		logger, _ := newLogger(logLevel, logFormat, os.Stderr)
+		logStartupError(logger, err)
 		os.Exit(2)
 	}
-	logger, bare := newLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
+	logger, webLogger := newLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, logger, slog.New(slgk.NewGoKitHandler(bare, nil))); err != nil {
+	if err := run(ctx, cfg, logger, webLogger); err != nil {
 		level.Error(logger).Log("msg", "exporter stopped", "err", err)
 		os.Exit(1)
 	}
@@ -264,7 +278,9 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle(cfg.telemetryPath, newMetricsHandler(registry, refresher, cfg.timeout, cfg.timeoutOffset, logger, collector.WithLabelLimit(labelLimit)))
+	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
+		newMetricsHandler(registry, refresher, cfg.timeout, cfg.timeoutOffset, logger, collector.WithLabelLimit(labelLimit))))
+	handlePprof(mux, cfg.telemetryPath)
 	if cfg.telemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "imi.chat Exporter",
@@ -279,14 +295,5 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		server.Shutdown(shutdownCtx)
-	}()
-	if err := web.ListenAndServe(server, cfg.webFlags, webLogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve(ctx, server, cfg.webFlags, logger, webLogger, shutdownGrace)
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +23,9 @@ func TestConfigValidation(t *testing.T) {
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte("x"), 0o600)
 	base := []string{"--imichat.url=https://t.imi.chat", "--imichat.team-id=7"}
+	missingFile := filepath.Join(t.TempDir(), "no-such-token")
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(emptyFile, nil, 0o600)
 	tests := []struct {
 		name    string
 		args    []string
@@ -46,6 +52,10 @@ func TestConfigValidation(t *testing.T) {
 		{"quota share 0", append(base, "--imichat.quota-share=0"), map[string]string{tokenEnv: "s"}, "quota-share"},
 		{"negative min refresh", append(base, "--imichat.min-refresh-interval=-1s"), map[string]string{tokenEnv: "s"}, "min-refresh-interval"},
 		{"no daily budget", append(base, "--imichat.daily-budget=0"), map[string]string{tokenEnv: "s"}, "daily-budget"},
+		{"negative max requests", append(base, "--web.max-requests=-1"), map[string]string{tokenEnv: "s"}, "--web.max-requests"},
+		{"no max requests limit", append(base, "--web.max-requests=0"), map[string]string{tokenEnv: "s"}, ""},
+		{"missing token file", append(base, "--imichat.access-token-file="+missingFile), nil, "--imichat.access-token-file " + missingFile + ": no such file"},
+		{"empty token file", append(base, "--imichat.access-token-file="+emptyFile), nil, "--imichat.access-token-file: token file " + emptyFile + " is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +73,102 @@ func TestConfigValidation(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
 			case err != nil && strings.Contains(err.Error(), "\n"):
-				t.Errorf("error is not one line: %q", err)
+				t.Errorf("one wrong setting, more than one line: %q", err)
+			}
+		})
+	}
+}
+
+// TestConfigValidationReportsEverySetting: every wrong setting is reported,
+// one line each naming its flag, whatever else is wrong; a malformed URL
+// among them.
+func TestConfigValidationReportsEverySetting(t *testing.T) {
+	missingFile := filepath.Join(t.TempDir(), "no-such-token")
+	noEnv := func(string) (string, bool) { return "", false }
+	tests := []struct {
+		name string
+		args []string
+		want []string // one per line, in order: a substring naming the flag
+	}{
+		{"malformed url with everything else wrong", []string{"--imichat.url=://bad", "--imichat.concurrency=0", "--imichat.quota-share=2", "--web.max-requests=-3"},
+			[]string{"--imichat.concurrency", "--imichat.quota-share", "--web.max-requests", "--imichat.url \"://bad\"", "--imichat.team-id", "--imichat.access-token-file"}},
+		{"malformed url and missing token file", []string{"--imichat.url=t.imi.chat", "--imichat.team-id=7", "--imichat.access-token-file=" + missingFile},
+			[]string{"--imichat.url \"t.imi.chat\" is not an http(s) URL", "--imichat.access-token-file " + missingFile + ": no such file"}},
+		{"plain http and a bad offset", []string{"--imichat.url=http://t.imi.chat", "--imichat.team-id=7", "--imichat.access-token-file=" + missingFile, "--web.timeout-offset=-1s"},
+			[]string{"--web.timeout-offset", "--imichat.url is plain http", "--imichat.access-token-file"}},
+		{"demo with a bad setting", []string{"--demo", "--imichat.team-id=7", "--imichat.max-pages=0"},
+			[]string{"--imichat.max-pages", "--demo runs against a built-in tenant"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"IMICHAT_URL", "IMICHAT_TEAM_ID", "IMICHAT_ACCESS_TOKEN_FILE"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			_, err := parseFlags(tt.args, noEnv)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("%d lines, want %d:\n%s", len(lines), len(tt.want), err)
+			}
+			for i, want := range tt.want {
+				if !strings.Contains(lines[i], want) {
+					t.Errorf("line %d %q lacks %q", i, lines[i], want)
+				}
+			}
+		})
+	}
+}
+
+// TestStartupErrorsLogged runs the binary with wrong settings: it exits 2
+// before serving anything, with one logfmt line (ts, level=error) per wrong
+// setting, naming the flag.
+func TestStartupErrorsLogged(t *testing.T) {
+	bin := buildExporter(t)
+	missingFile := filepath.Join(t.TempDir(), "no-such-token")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing token file", []string{"--imichat.url=https://t.imi.chat", "--imichat.team-id=7", "--imichat.access-token-file=" + missingFile},
+			[]string{"--imichat.access-token-file " + missingFile + ": no such file or directory"}},
+		{"malformed url and more", []string{"--imichat.url=t.imi.chat", "--imichat.access-token-file=" + missingFile, "--log.format=logfmt"},
+			[]string{"--imichat.url", "--imichat.team-id", "--imichat.access-token-file"}},
+		{"unknown flag", []string{"--imichat.access-token=s"}, []string{"unknown long flag '--imichat.access-token'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append(tt.args, "--web.listen-address="+freeAddr(t))...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; stderr:\n%s", err, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("%d lines, want %d:\n%s", len(lines), len(tt.want), stderr.String())
+			}
+			for i, line := range lines {
+				fields, err := parseLogfmt(line)
+				if err == nil {
+					err = checkLogLine(fields)
+				}
+				if err != nil {
+					t.Errorf("%v: %s", err, line)
+					continue
+				}
+				if fields["level"] != "error" || !strings.Contains(fields["msg"], tt.want[i]) {
+					t.Errorf("line %d %q: want level=error and a msg containing %q", i, line, tt.want[i])
+				}
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout: %q", stdout.String())
 			}
 		})
 	}
@@ -93,14 +198,8 @@ func TestScrapeTimeout(t *testing.T) {
 // TestDemoBinary builds the program, runs it as a newcomer would with
 // --demo, and scrapes it over HTTP.
 func TestDemoBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "imichat_exporter")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildExporter(t)
+	checkVersionOutput(t, bin)
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--demo", "--web.listen-address="+addr)
@@ -128,6 +227,32 @@ func TestDemoBinary(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("stderr:\n%s", stderr.String())
+	}
+}
+
+// checkVersionOutput: a plain go build prints a version and the revision it
+// was built from (when built in a git work tree), not empty fields.
+func checkVersionOutput(t *testing.T, bin string) {
+	t.Helper()
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	if !regexp.MustCompile(`^imichat_exporter, version \S+ \(`).MatchString(first) {
+		t.Errorf("--version prints no version: %q", first)
+	}
+	if len(binRevisions) == 0 {
+		t.Logf("no git: the revision is not checked (%q)", first)
+		return
+	}
+	if !slices.ContainsFunc(binRevisions, func(rev string) bool {
+		return strings.Contains(first, "revision: "+rev+")") || strings.Contains(first, "revision: "+rev+"-modified)")
+	}) {
+		t.Errorf("--version %q does not name the revision built, one of %v", first, binRevisions)
+	}
+	if !strings.Contains(string(out), "build date:       2") {
+		t.Errorf("--version has no build date:\n%s", out)
 	}
 }
 

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	slgk "github.com/tjhop/slog-gokit"
+)
+
+// newLogger returns the program's go-kit logger and, for exporter-toolkit,
+// an slog logger that writes through it: one format for every line, each
+// with ts= and level=.
+func newLogger(levelName, format string, w io.Writer) (log.Logger, *slog.Logger) {
+	var l log.Logger
+	if format == "json" {
+		l = log.NewJSONLogger(log.NewSyncWriter(w))
+	} else {
+		l = log.NewLogfmtLogger(log.NewSyncWriter(w))
+	}
+	l = level.NewFilter(l, level.Allow(level.ParseDefault(levelName, level.InfoValue())))
+	l = log.With(l, "ts", log.DefaultTimestampUTC)
+	// slog-gokit adds the caller from the slog record itself.
+	web := slog.New(gokitTimeHandler{slgk.NewGoKitHandler(l, slogLevel(levelName))})
+	return log.With(l, "caller", log.DefaultCaller), web
+}
+
+func slogLevel(name string) slog.Level {
+	switch name {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// gokitTimeHandler drops slog's own time from each record: the go-kit
+// logger stamps ts= instead of slog-gokit's time=.
+type gokitTimeHandler struct{ slog.Handler }
+
+func (h gokitTimeHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Time = time.Time{}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h gokitTimeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return gokitTimeHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h gokitTimeHandler) WithGroup(name string) slog.Handler {
+	return gokitTimeHandler{h.Handler.WithGroup(name)}
+}
+
+// newErrorLog is net/http's http.Server.ErrorLog (TLS handshake errors,
+// panics in handlers, …) writing through the go-kit logger at level=error.
+func newErrorLog(logger log.Logger) *stdlog.Logger {
+	return stdlog.New(errorLogWriter{level.Error(logger)}, "", 0)
+}
+
+type errorLogWriter struct{ logger log.Logger }
+
+func (w errorLogWriter) Write(p []byte) (int, error) {
+	w.logger.Log("msg", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// logStartupError logs each line of err (validate joins one error per
+// setting) as a log line of its own.
+func logStartupError(logger log.Logger, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		level.Error(logger).Log("msg", line)
+	}
+}
