@@ -79,3 +79,14 @@ func logStartupError(logger log.Logger, err error) {
 		level.Error(logger).Log("msg", line)
 	}
 }
+
+// setDefaultLoggers sends what libraries log through the standard library's
+// default loggers to the program's logger too: slog.Default's lines, and
+// the log package's (net/http servers without an ErrorLog, …) at
+// level=error.
+func setDefaultLoggers(logger log.Logger, webLogger *slog.Logger) {
+	slog.SetDefault(webLogger)
+	stdlog.SetFlags(0)
+	stdlog.SetPrefix("")
+	stdlog.SetOutput(errorLogWriter{level.Error(logger)})
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -218,5 +220,34 @@ func TestJSONLogFormat(t *testing.T) {
 	}
 	if toolkit == 0 {
 		t.Errorf("no exporter-toolkit line:\n%s", exp.logs.String())
+	}
+}
+
+// TestDefaultLoggers: lines logged through the standard library's default
+// loggers come out in the program's format.
+func TestDefaultLoggers(t *testing.T) {
+	savedSlog, savedOut, savedFlags, savedPrefix := slog.Default(), stdlog.Writer(), stdlog.Flags(), stdlog.Prefix()
+	defer func() {
+		slog.SetDefault(savedSlog)
+		stdlog.SetOutput(savedOut)
+		stdlog.SetFlags(savedFlags)
+		stdlog.SetPrefix(savedPrefix)
+	}()
+	logs := &syncBuffer{}
+	setDefaultLoggers(newLogger("info", "logfmt", logs))
+	stdlog.Print("http: Accept error: too many open files")
+	slog.Warn("from a library", "k", "v")
+	lines := strings.Split(strings.TrimSuffix(logs.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2:\n%s", len(lines), logs.String())
+	}
+	for i, want := range []string{"error", "warn"} {
+		fields, err := parseLogfmt(lines[i])
+		if err == nil {
+			err = checkLogLine(fields)
+		}
+		if err != nil || fields["level"] != want {
+			t.Errorf("%v, want level=%s: %s", err, want, lines[i])
+		}
 	}
 }

@@ -189,6 +189,7 @@ func main() {
 		os.Exit(2)
 	}
 	logger, webLogger := newLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
+	setDefaultLoggers(logger, webLogger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, logger, webLogger); err != nil {
