@@ -1,4 +1,4 @@
-package collector
+package refresh
 
 import (
 	"cmp"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/collector"
 )
 
 // entry is a chat of the state with the time it was last read.
@@ -24,31 +25,45 @@ func compareEntries(a, b *entry) int {
 	return cmp.Compare(b.ID, a.ID)
 }
 
-// chatState is the exporter's picture of the whole chat list, assembled
-// from reads of different parts of it at different times. It keeps the
-// exported Counts up to date chat by chat, so that a refresh that re-reads
-// a few pages costs work in proportion to those pages, not to the list.
+// observation is what one read taught about one chat: its previous entry
+// (nil when first seen) and what the page said now.
+type observation struct {
+	old   *entry
+	fresh *apiclient.Chat
+	at    time.Time
+}
+
+// chatState is the exporter's picture of the top of the chat list, down to
+// the lookback, assembled from reads of different parts of it at different
+// times. It keeps the exported Counts up to date chat by chat, so that a
+// refresh that re-reads a few pages costs work in proportion to those pages,
+// not to the list.
 //
 // The state rests on one property of the API: the list is ordered by
-// created_at, newest first. A page read therefore tells the whole truth
-// about the range of creation times it spans: a chat of the state inside
-// that range but absent from the page no longer exists.
+// created_at, newest first. A read of consecutive pages therefore tells the
+// whole truth about the range of creation times it spans: a chat of the state
+// inside that range but absent from the read no longer exists.
+//
+// The state is one contiguous run from the top of the list down to covered:
+// every chat created at or after covered is in it, as last read.
 type chatState struct {
 	list   []*entry // newest first (compareEntries)
 	byID   map[string]*entry
 	open   map[string]*entry // chats whose status may still change
-	counts *Counts
+	counts *collector.Counts
+
+	// covered is the creation time down to which the state is complete;
+	// zero before the first read. complete says that it reaches the
+	// lookback (or the end of the list): nothing older is wanted.
+	covered  time.Time
+	complete bool
+
+	// observe, when set, is told what every read showed of every chat.
+	observe func(observation)
 }
 
 func newChatState() *chatState {
-	return &chatState{byID: map[string]*entry{}, open: map[string]*entry{}, counts: NewCounts()}
-}
-
-// newChatStateFrom builds the state from a complete walk.
-func newChatStateFrom(chats []apiclient.Chat, readAt time.Time) *chatState {
-	s := newChatState()
-	s.replace(chats, readAt, true, true)
-	return s
+	return &chatState{byID: map[string]*entry{}, open: map[string]*entry{}, counts: collector.NewCounts()}
 }
 
 // newest returns the newest chat, or nil for an empty list.
@@ -65,12 +80,8 @@ func (s *chatState) firstOlderThan(t time.Time) int {
 	return sort.Search(len(s.list), func(i int) bool { return s.list[i].CreatedAt.Before(t) })
 }
 
-// pages is the number of pages a full walk of the list reads, the last
-// (short or empty) one included.
-func (s *chatState) pages() int { return len(s.list)/apiclient.PageSize + 1 }
-
-// index returns the position of e in the list (its page is
-// firstPage + index/PageSize while the list has not moved since).
+// index returns the position of e in the list: its page is
+// firstPage + index/PageSize while the list has not moved since.
 func (s *chatState) index(e *entry) int {
 	i, _ := slices.BinarySearchFunc(s.list, e, compareEntries)
 	return i
@@ -121,6 +132,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 	if !toEnd {
 		end = s.firstOlderThan(lo)
 	}
+	previous := make(map[string]*entry, end-start)
 	middle := make([]*entry, 0, len(fresh)+4)
 	for _, e := range s.list[start:end] {
 		onEdge := (!toTop && e.CreatedAt.Equal(hi)) || (!toEnd && e.CreatedAt.Equal(lo))
@@ -128,6 +140,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 			middle = append(middle, e)
 			continue
 		}
+		previous[e.ID] = e
 		s.forget(e)
 	}
 	for i := range fresh {
@@ -135,11 +148,53 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 			continue // the same chat twice in one read
 		}
 		e := &entry{Chat: fresh[i], readAt: readAt}
+		if s.observe != nil {
+			s.observe(observation{old: previous[e.ID], fresh: &e.Chat, at: readAt})
+		}
 		s.remember(e)
 		middle = append(middle, e)
 	}
 	slices.SortFunc(middle, compareEntries)
 	s.list = slices.Replace(s.list, start, end, middle...)
+	s.setOldest()
+}
+
+// extend records that a read reached down to oldest: the state is
+// complete from the top down to it (the reads were consecutive). atEnd
+// says the read found the end of the list.
+func (s *chatState) extend(oldest time.Time, atEnd bool) {
+	if atEnd {
+		s.complete = true
+	}
+	if s.covered.IsZero() || oldest.Before(s.covered) {
+		s.covered = oldest
+	}
+}
+
+// prune drops the chats created before cutoff, the lookback: they are
+// outside the exporter's view from now on. It reports whether any went.
+func (s *chatState) prune(cutoff time.Time) bool {
+	if !s.covered.IsZero() && !s.covered.After(cutoff) {
+		s.complete = true
+	}
+	if s.complete {
+		s.covered = cutoff // the whole window, however young the tenant
+	}
+	i := s.firstOlderThan(cutoff)
+	if i == len(s.list) {
+		return false
+	}
+	for _, e := range s.list[i:] {
+		s.forget(e)
+	}
+	clear(s.list[i:])
+	s.list = s.list[:i]
+	s.setOldest()
+	return true
+}
+
+// setOldest recomputes the oldest open chats from the index of open ones.
+func (s *chatState) setOldest() {
 	s.counts.SetOldest(func(yield func(*apiclient.Chat) bool) {
 		for _, e := range s.open {
 			if !yield(&e.Chat) {
@@ -151,7 +206,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 
 func (s *chatState) remember(e *entry) {
 	s.byID[e.ID] = e
-	if IsOpen(&e.Chat) {
+	if collector.IsOpen(&e.Chat) {
 		s.open[e.ID] = e
 	}
 	s.counts.Add(&e.Chat)

@@ -1,0 +1,182 @@
+package refresh
+
+import (
+	"math"
+	"time"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+)
+
+// model is what the exporter has learned of the tenant from its own reads:
+// how long chats stay in each open status (a hazard per status) and how
+// fast new chats arrive. The scheduler uses it to price each page it could
+// read by the correction of the served numbers that the read is expected
+// to bring.
+type model struct {
+	byStatus map[string]*hazard
+
+	// Arrivals: new chats seen at the head, and the time they span,
+	// both decayed so that the rate follows the time of day.
+	arrivals, arrivalSeconds float64
+	arrivalsAt               time.Time
+}
+
+const (
+	hazardHalfLife  = 6 * time.Hour
+	arrivalHalfLife = time.Hour
+)
+
+func newModel() *model {
+	m := &model{byStatus: map[string]*hazard{}}
+	for _, s := range []string{"queued", "picked", "onhold"} {
+		m.byStatus[s] = newHazard(hazardHalfLife)
+	}
+	return m
+}
+
+// enteredStatus is when a chat entered its current status: its creation
+// for a queued chat (every chat starts queued), else its updated_at when
+// that is plausible.
+func enteredStatus(c *apiclient.Chat) time.Time {
+	if c.Status != "queued" && !c.UpdatedAt.IsZero() && !c.UpdatedAt.Before(c.CreatedAt) {
+		return c.UpdatedAt
+	}
+	return c.CreatedAt
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+func clampTime(t, lo, hi time.Time) time.Time {
+	if t.Before(lo) {
+		return lo
+	}
+	if t.After(hi) {
+		return hi
+	}
+	return t
+}
+
+// learn takes what one read showed of one chat.
+func (m *model) learn(o observation) {
+	f := o.fresh
+	if o.old == nil {
+		// First seen. Every chat begins queued at its creation.
+		q := m.byStatus["queued"]
+		if f.Status == "queued" {
+			q.observe(0, seconds(o.at.Sub(f.CreatedAt)), false)
+			return
+		}
+		left := clampTime(f.UpdatedAt, f.CreatedAt, o.at)
+		q.observe(0, seconds(left.Sub(f.CreatedAt)), true)
+		m.beginEpisode(f, o.at)
+		return
+	}
+	old := &o.old.Chat
+	h := m.byStatus[old.Status]
+	if h == nil { // closed (or unknown) before: a reopened chat starts anew
+		m.beginEpisode(f, o.at)
+		return
+	}
+	entered := enteredStatus(old)
+	from := seconds(o.old.readAt.Sub(entered))
+	if f.Status == old.Status && enteredStatus(f).Equal(entered) {
+		h.observe(from, seconds(o.at.Sub(entered)), false)
+		return
+	}
+	// It left the status between the two reads; updated_at says when, as
+	// far as the two reads allow.
+	left := clampTime(f.UpdatedAt, o.old.readAt, o.at)
+	h.observe(from, seconds(left.Sub(entered)), true)
+	m.beginEpisode(f, o.at)
+}
+
+// beginEpisode records the time a chat has spent so far in the open
+// status it was seen in.
+func (m *model) beginEpisode(f *apiclient.Chat, at time.Time) {
+	if h := m.byStatus[f.Status]; h != nil {
+		h.observe(0, seconds(at.Sub(enteredStatus(f))), false)
+	}
+}
+
+// sawArrivals records n new chats seen at the head over the time since
+// the head was last read.
+func (m *model) sawArrivals(n int, over time.Duration, now time.Time) {
+	if over <= 0 {
+		return
+	}
+	if !m.arrivalsAt.IsZero() && now.After(m.arrivalsAt) {
+		f := math.Exp2(-now.Sub(m.arrivalsAt).Seconds() / arrivalHalfLife.Seconds())
+		m.arrivals *= f
+		m.arrivalSeconds *= f
+	}
+	m.arrivalsAt = now
+	m.arrivals += float64(n)
+	m.arrivalSeconds += over.Seconds()
+}
+
+// arrivalRate is the estimated rate of new chats per second.
+func (m *model) arrivalRate() float64 {
+	if m.arrivalSeconds < 1 {
+		return 0
+	}
+	return m.arrivals / m.arrivalSeconds
+}
+
+// settle brings the estimates up to now, before they are used.
+func (m *model) settle(now time.Time) {
+	for _, h := range m.byStatus {
+		h.decay(now)
+		h.refreshCum()
+	}
+}
+
+// leaveProbability is the probability that a chat read at readAt in its
+// status has left it by now.
+func (m *model) leaveProbability(c *entry, now time.Time) float64 {
+	h := m.byStatus[c.Status]
+	if h == nil {
+		return 0
+	}
+	entered := enteredStatus(&c.Chat)
+	return h.leaveProbability(seconds(c.readAt.Sub(entered)), seconds(now.Sub(entered)))
+}
+
+// areaSteps is the resolution of the integrals below (midpoint rule).
+const areaSteps = 6
+
+// changedArea is the probability that a chat read at readAt has left its
+// status, integrated from readAt to now: the expected error it has added
+// to the served numbers since, in chat-seconds.
+func (m *model) changedArea(c *entry, now time.Time) float64 {
+	h := m.byStatus[c.Status]
+	if h == nil || !now.After(c.readAt) {
+		return 0
+	}
+	entered := enteredStatus(&c.Chat)
+	from := seconds(c.readAt.Sub(entered))
+	span := seconds(now.Sub(c.readAt))
+	dt := span / areaSteps
+	sum := 0.0
+	for i := range areaSteps {
+		sum += h.leaveProbability(from, from+(float64(i)+0.5)*dt)
+	}
+	return sum * dt
+}
+
+// newChatArea is the error that chats arriving over the last span, and
+// not yet read, have added to the served numbers, in chat-seconds: a new
+// chat still queued weighs queued, one already picked or closed other.
+func (m *model) newChatArea(span time.Duration, queued, other float64) float64 {
+	q := m.byStatus["queued"]
+	lambda := m.arrivalRate()
+	total := span.Seconds()
+	dt := total / areaSteps
+	sum := 0.0
+	for i := range areaSteps {
+		// A chat that arrived age seconds ago, unseen since.
+		age := (float64(i) + 0.5) * dt
+		stay := q.survival(age)
+		sum += (queued*stay + other*(1-stay)) * (total - age)
+	}
+	return lambda * sum * dt
+}
