@@ -112,7 +112,9 @@ type generator struct {
 	seed    uint64
 	agents  []string
 	assets  []asset
-	meanGap float64 // ns between chats
+	meanGap float64 // ns between chats (between candidates with a profile)
+	flatGap float64 // ns between history chats: the day's mean rate
+	profile []float64 // per hour of the day, relative to the peak (≤ 1); nil: flat
 	arrRng  *rand.Rand
 	pcg     *rand.PCG
 	rng     *rand.Rand
@@ -128,6 +130,22 @@ func newGenerator(cfg Config) generator {
 		perDay = 3000 // history density when the tenant gets no new chats
 	}
 	g.meanGap = float64(day) / perDay
+	g.flatGap = g.meanGap
+	if len(cfg.Profile) == 24 {
+		// Thinning: candidates come at the peak rate, and each is kept
+		// with its hour's share of the peak.
+		var sum, peak float64
+		for _, w := range cfg.Profile {
+			sum, peak = sum+w, max(peak, w)
+		}
+		if sum > 0 {
+			g.profile = make([]float64, 24)
+			for h, w := range cfg.Profile {
+				g.profile[h] = w / peak
+			}
+			g.meanGap = float64(day) / (perDay * peak * 24 / sum)
+		}
+	}
 	for i := 1; i <= cfg.Agents; i++ {
 		g.agents = append(g.agents, fmt.Sprintf("agent%03d@example.test", i))
 	}
@@ -198,6 +216,15 @@ func historyKey(i int) uint64         { return 1<<62 | uint64(i) }
 func arrivalKey(i uint64) uint64      { return i }
 func faultArrivalKey(i uint64) uint64 { return 2<<62 | i }
 
+// accept tells whether a candidate arrival at ns is kept (always, without
+// a profile).
+func (g *generator) accept(ns int64) bool {
+	if g.profile == nil {
+		return true
+	}
+	return g.arrRng.Float64() < g.profile[time.Unix(0, ns).UTC().Hour()]
+}
+
 func (g *generator) arrivalGap() int64 {
 	return 1 + int64(g.arrRng.ExpFloat64()*g.meanGap)
 }
@@ -209,7 +236,7 @@ func (g *generator) history(n int, start int64) []*rec {
 	recs := make([]*rec, n)
 	t := start
 	for i := 0; i < n; i++ {
-		t -= 1 + int64(hr.ExpFloat64()*g.meanGap)
+		t -= 1 + int64(hr.ExpFloat64()*g.flatGap)
 		recs[n-1-i] = g.chat(historyKey(i), t)
 	}
 	// Truncating to 2..7 digits can swap chats a few ms apart; restore order.

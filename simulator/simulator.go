@@ -52,6 +52,18 @@ type Config struct {
 	QuotaPerDay    int           // rate-limit quota, default 10000; reset at 00:00:00 UTC of the clock
 	ResetAsDelta   bool          // Rate-Limit-Reset as seconds-until-reset instead of epoch seconds
 	Latency        time.Duration // real (wall-clock) delay added to every page response
+	// Profile, when set, shapes the arrivals over the day: 24 relative
+	// rates, one per hour of the day (UTC), whose mean ArrivalsPerDay keeps.
+	// nil: a flat rate. History is generated flat either way.
+	Profile []float64
+}
+
+// OfficeHours is an arrival profile of a contact centre: a quiet night, a
+// morning ramp, a lunch peak and a quieter evening.
+var OfficeHours = []float64{
+	0.1, 0.1, 0.1, 0.1, 0.1, 0.15, 0.3, 0.8, // 00–08
+	1.5, 1.8, 1.9, 2.0, 2.6, 2.4, 1.9, 1.8, // 08–16
+	1.6, 1.3, 0.9, 0.6, 0.4, 0.3, 0.2, 0.15, // 16–24
 }
 
 // Chat is one chat as the tenant knows it. Chats() fills it with the state
@@ -216,6 +228,10 @@ func teamIdentity(teamID string) (int64, string) {
 func (t *Tenant) nowLocked() int64 {
 	now := t.clock().UnixNano()
 	for t.arrivalsOn && t.nextArr <= now {
+		if !t.gen.accept(t.nextArr) {
+			t.nextArr += t.gen.arrivalGap()
+			continue
+		}
 		r := t.gen.chat(arrivalKey(t.arrIndex), t.nextArr)
 		t.arrIndex++
 		t.insertLocked(r)
@@ -280,9 +296,14 @@ func (t *Tenant) Counts() Counts {
 	defer t.mu.Unlock()
 	now := t.nowLocked()
 	n := t.visibleLocked(now)
-	c := Counts{ByStatusChannel: map[[2]string]int{}, OldestCreated: map[[2]string]time.Time{}, Total: n}
+	return countRecs(t.recs[:n], now)
+}
+
+// countRecs aggregates recs at now.
+func countRecs(recs []*rec, now int64) Counts {
+	c := Counts{ByStatusChannel: map[[2]string]int{}, OldestCreated: map[[2]string]time.Time{}, Total: len(recs)}
 	oldest := map[[2]string]int64{}
-	for _, r := range t.recs[:n] {
+	for _, r := range recs {
 		st, _, _ := r.state(now)
 		k := [2]string{st, r.chLower}
 		c.ByStatusChannel[k]++
@@ -299,25 +320,71 @@ func (t *Tenant) Counts() Counts {
 	return c
 }
 
-// CountQueued returns the number of queued chats at now, the figure the
-// quota replay compares with what the exporter serves at every pull. Only
-// the chats young enough to be still queued are looked at.
-func (t *Tenant) CountQueued() int {
+// CountsSince aggregates the truth at the clock's now over the chats
+// created at or after since: what an exporter with a lookback window counts.
+func (t *Tenant) CountsSince(since time.Time) Counts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.nowLocked()
 	n := t.visibleLocked(now)
+	from := sort.Search(n, func(i int) bool { return t.recs[i].created >= since.UnixNano() })
+	return countRecs(t.recs[from:n], now)
+}
+
+// Listed is a chat's place in the list at the clock's now.
+type Listed struct {
+	ID        string
+	Position  int // 0 is the newest chat: the first chat of the first page
+	Status    string
+	CreatedAt time.Time
+}
+
+// Listing returns the chats created at or after since, newest first, with
+// their positions: what a reader that knows the truth (the quota replay's
+// clairvoyant reference) needs to choose its pages.
+func (t *Tenant) Listing(since time.Time) []Listed {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.nowLocked()
+	n := t.visibleLocked(now)
+	from := sort.Search(n, func(i int) bool { return t.recs[i].created >= since.UnixNano() })
+	out := make([]Listed, 0, n-from)
+	for i := n - 1; i >= from; i-- {
+		st, _, _ := t.recs[i].state(now)
+		out = append(out, Listed{ID: t.recs[i].id, Position: n - 1 - i, Status: st, CreatedAt: time.Unix(0, t.recs[i].created).UTC()})
+	}
+	return out
+}
+
+// CountQueued returns the number of queued chats at now, the figure the
+// quota replay compares with what the exporter serves at every pull. Only
+// the chats young enough to be still queued are looked at.
+func (t *Tenant) CountQueued() int {
+	n, _ := t.Queued()
+	return n
+}
+
+// Queued returns the number of queued chats at now and the creation time
+// of the oldest of them (zero when there is none). Only the chats young
+// enough to be still queued are looked at.
+func (t *Tenant) Queued() (n int, oldest time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.nowLocked()
+	visible := t.visibleLocked(now)
 	from := 0
 	if t.fixedRecs == 0 {
-		from = sort.Search(n, func(i int) bool { return t.recs[i].created >= now-t.maxQueueWait })
+		from = sort.Search(visible, func(i int) bool { return t.recs[i].created >= now-t.maxQueueWait })
 	}
-	queued := 0
-	for _, r := range t.recs[from:n] {
+	for _, r := range t.recs[from:visible] {
 		if st, _, _ := r.state(now); st == "queued" {
-			queued++
+			if n == 0 {
+				oldest = time.Unix(0, r.created).UTC()
+			}
+			n++
 		}
 	}
-	return queued
+	return n, oldest
 }
 
 // Add adds fixed chats. Their Status never changes unless set via SetStatus.
