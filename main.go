@@ -31,6 +31,7 @@ import (
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
+	"github.com/imichat-exporter/imichat_exporter/refresh"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
 
@@ -49,8 +50,9 @@ type config struct {
 	maxLabelValues         int
 	timeout, timeoutOffset time.Duration
 	minRefreshInterval     time.Duration
-	fullWalkInterval       time.Duration
-	openRefreshInterval    time.Duration
+	lookback               time.Duration
+	sweepInterval          time.Duration
+	openRefreshInterval    time.Duration // deprecated, ignored
 	quotaShare             float64
 	dailyBudget            int64
 	insecureHTTP           bool
@@ -72,11 +74,12 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.concurrency", "Pages requested at once during a walk.").Default("4").IntVar(&cfg.concurrency)
 	app.Flag("imichat.timeout", "Longest a refresh of the chat list may take. A scrape waits for it only until its own timeout; the refresh goes on in the background.").Default("5m").DurationVar(&cfg.timeout)
 	app.Flag("imichat.min-refresh-interval", "A result younger than this is served without asking the API: HA Prometheus pairs share one refresh.").Default("15s").DurationVar(&cfg.minRefreshInterval)
-	app.Flag("imichat.full-walk-interval", "The whole chat list is re-read, a few pages at a time, once per interval, quota permitting.").Default("24h").DurationVar(&cfg.fullWalkInterval)
-	app.Flag("imichat.open-refresh-interval", "Open chats below the newest ones are re-read when their data is older than this, quota permitting.").Default("10m").DurationVar(&cfg.openRefreshInterval)
+	app.Flag("imichat.lookback", "Chats created longer ago than this are outside the exporter's view: not read, not counted.").Default("24h").DurationVar(&cfg.lookback)
+	app.Flag("imichat.full-walk-interval", "The whole window (see --imichat.lookback) is re-read, a few pages at a time, once per interval, quota permitting; it catches reopened and deleted chats.").Default("24h").DurationVar(&cfg.sweepInterval)
+	app.Flag("imichat.open-refresh-interval", "Deprecated and ignored: open chats are re-read when they have probably changed.").Hidden().DurationVar(&cfg.openRefreshInterval)
 	app.Flag("imichat.quota-share", "Largest part of the tenant's API quota the exporter may use (0 to 1].").Default("0.5").Float64Var(&cfg.quotaShare)
 	app.Flag("imichat.daily-budget", "Requests a day assumed to be the quota when the API sends no rate-limit headers.").Default("10000").Int64Var(&cfg.dailyBudget)
-	app.Flag("imichat.max-pages", "A walk needing more pages than this fails instead of going on.").Default("10000").IntVar(&cfg.maxPages)
+	app.Flag("imichat.max-pages", "Most pages one refresh reads: a cold start covers the window over several refreshes, serving what it has covered.").Default("100").IntVar(&cfg.maxPages)
 	app.Flag("imichat.max-label-values", "Label values exported per user-data dimension (assignee, asset, tag, flag); the smallest past it fold into \""+collector.OverflowLabelValue+"\". 0: no limit.").
 		Default(strconv.Itoa(collector.DefaultMaxLabelValues)).IntVar(&cfg.maxLabelValues)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
@@ -111,7 +114,8 @@ func (c *config) validate() error {
 	check(c.maxLabelValues < 0, "--imichat.max-label-values must not be negative (0: no limit)")
 	check(c.timeout <= 0, "--imichat.timeout must be positive")
 	check(c.minRefreshInterval < 0, "--imichat.min-refresh-interval must not be negative")
-	check(c.fullWalkInterval <= 0 || c.openRefreshInterval <= 0, "--imichat.full-walk-interval and --imichat.open-refresh-interval must be positive")
+	check(c.lookback < time.Hour, "--imichat.lookback must be at least 1h")
+	check(c.sweepInterval <= 0, "--imichat.full-walk-interval must be positive")
 	check(c.quotaShare <= 0 || c.quotaShare > 1, "--imichat.quota-share must be in (0, 1]")
 	check(c.dailyBudget < 1, "--imichat.daily-budget must be at least 1")
 	check(c.timeoutOffset < 0, "--web.timeout-offset must not be negative")
@@ -252,19 +256,22 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 			IdleConnTimeout:     90 * time.Second,
 		}},
 	}
-	refresher := collector.NewRefresher(collector.RefresherOptions{
-		Fetcher: client,
-		Walk: apiclient.WalkOptions{
-			FirstPage: cfg.firstPage, Concurrency: cfg.concurrency, MaxPages: cfg.maxPages,
-		},
-		RateLimit:           apiMetrics.RateLimit,
-		MinInterval:         cfg.minRefreshInterval,
-		FullWalkInterval:    cfg.fullWalkInterval,
-		OpenRefreshInterval: cfg.openRefreshInterval,
-		QuotaShare:          cfg.quotaShare,
-		DailyBudget:         cfg.dailyBudget,
-		Timeout:             cfg.timeout,
-		Logger:              logger,
+	if cfg.openRefreshInterval != 0 {
+		level.Warn(logger).Log("msg", "--imichat.open-refresh-interval is deprecated and ignored: open chats are re-read when they have probably changed")
+	}
+	refresher := refresh.New(refresh.Options{
+		Fetcher:       client,
+		FirstPage:     cfg.firstPage,
+		Concurrency:   cfg.concurrency,
+		MaxPages:      cfg.maxPages,
+		RateLimit:     apiMetrics.RateLimit,
+		MinInterval:   cfg.minRefreshInterval,
+		Lookback:      cfg.lookback,
+		SweepInterval: cfg.sweepInterval,
+		QuotaShare:    cfg.quotaShare,
+		DailyBudget:   cfg.dailyBudget,
+		Timeout:       cfg.timeout,
+		Logger:        logger,
 	})
 
 	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)

@@ -158,6 +158,18 @@ func (c *Counts) Queued() int {
 	return n
 }
 
+// Chats returns the number of chats of a status on a channel.
+func (c *Counts) Chats(status, channel string) int {
+	return c.ByStatusChannel[statusChannel{status, channel}]
+}
+
+// Oldest returns the creation time of the oldest open chat of a status on
+// a channel, and whether there is one.
+func (c *Counts) Oldest(status, channel string) (time.Time, bool) {
+	t, ok := c.OldestCreated[statusChannel{status, channel}]
+	return t, ok
+}
+
 // isDocumented tells a pair of the always-exported grid from one the list
 // brought in (an unknown status or channel), which goes when its count does.
 func isDocumented(sc statusChannel) bool {

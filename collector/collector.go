@@ -32,6 +32,11 @@ type Snapshot struct {
 	// RefreshedAt is when the data was read. A source that serves a
 	// cached result says here how old it is.
 	RefreshedAt time.Time
+	// Coverage is the creation time down to which the numbers are
+	// complete: a source that reads a window of the list (the chats
+	// created since some time) says here where it ends. Zero: the whole
+	// list.
+	Coverage time.Time
 }
 
 // counts returns the snapshot's aggregate.
@@ -103,6 +108,8 @@ var (
 		"How long the last walk of the chat list took, in seconds.")
 	scrapePagesDesc = newDesc("scrape_pages",
 		"Pages requested by the last walk of the chat list.")
+	coverageDesc = newDesc("coverage_oldest_created_timestamp_seconds",
+		"Creation time, in Unix seconds, down to which the chat numbers served are complete: they count the chats created since. With a complete window it is now minus --imichat.lookback; on a cold start it shows how far the window reaches yet.")
 	lastRefreshDesc = newDesc("last_refresh_timestamp_seconds",
 		"When the chat numbers served were read from the API, in Unix seconds. To spare the API quota they may be older than the scrape: time() minus this is their age.")
 )
@@ -131,7 +138,7 @@ func NewChatCollector(ctx context.Context, source Source, logger log.Logger, opt
 // Describe sends the descriptors of every metric the collector can emit.
 func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, chatsDesc, chatsByAssigneeDesc, chatsByAssetDesc,
-		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, scrapeDurationDesc, scrapePagesDesc, lastRefreshDesc} {
+		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, scrapeDurationDesc, scrapePagesDesc, lastRefreshDesc, coverageDesc} {
 		ch <- d
 	}
 }
@@ -143,13 +150,18 @@ func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, snap.Duration.Seconds())
 	ch <- prometheus.MustNewConstMetric(scrapePagesDesc, prometheus.GaugeValue, float64(snap.Pages))
 	if err != nil {
-		level.Error(c.logger).Log("msg", "reading the chat list failed", "pages", snap.Pages, "err", err)
+		// The source logs each failed refresh once; a pull that serves
+		// its error is not news.
+		level.Debug(c.logger).Log("msg", "serving imichat_up 0", "err", err)
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
 	if !snap.RefreshedAt.IsZero() {
 		ch <- prometheus.MustNewConstMetric(lastRefreshDesc, prometheus.GaugeValue, float64(snap.RefreshedAt.UnixNano())/1e9)
+	}
+	if !snap.Coverage.IsZero() {
+		ch <- prometheus.MustNewConstMetric(coverageDesc, prometheus.GaugeValue, float64(snap.Coverage.UnixNano())/1e9)
 	}
 	snap.counts().emit(ch, c.labelLimit)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
+	"github.com/imichat-exporter/imichat_exporter/refresh"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
 
@@ -33,7 +34,8 @@ func exportedMetricNames() []string {
 		u, _ := url.Parse("http://tenant.test")
 		client := &apiclient.Client{BaseURL: u, TeamID: "1", Token: apiclient.StaticToken("t"), Observer: apiMetrics,
 			HTTPClient: &http.Client{Transport: simulator.NewTransport(tenant)}}
-		source := collector.WalkSource{Fetcher: client, Options: apiclient.WalkOptions{FirstPage: 1, Concurrency: 2, MaxPages: 1000}}
+		source := refresh.New(refresh.Options{Fetcher: client, RateLimit: apiMetrics.RateLimit,
+			Now: func() time.Time { return start }})
 
 		// A walk first, so that the API counters and rate-limit gauges
 		// have seen responses (a registry collects concurrently).
@@ -44,8 +46,7 @@ func exportedMetricNames() []string {
 		// The collectors main.go registers, so that every metric the
 		// exporter can export is known.
 		reg.MustRegister(collector.NewChatCollector(context.Background(), source, nil),
-			apiMetrics, versioncollector.NewCollector("imichat_exporter"),
-			collector.NewRefresher(collector.RefresherOptions{Fetcher: client}),
+			apiMetrics, versioncollector.NewCollector("imichat_exporter"), source,
 			collector.NewLabelLimit(collector.DefaultMaxLabelValues))
 		mfs, err := reg.Gather()
 		if err != nil {
