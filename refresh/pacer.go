@@ -94,27 +94,7 @@ func (p *pacer) spentInDay() float64 {
 // fill brings the bucket up to now and the limits up to the headers, and
 // returns the pace in requests per second.
 func (p *pacer) fill(now time.Time, rl apiclient.RateLimit) float64 {
-	p.advance(now)
-	reset := nextMidnightUTC(now)
-	if rl.HasReset && rl.Reset.After(now) {
-		reset = rl.Reset
-	}
-	if p.periodEnd.IsZero() {
-		p.periodEnd = reset
-	}
-	if !now.Before(p.periodEnd) { // a new quota period
-		p.usedInPeriod = 0
-		p.periodEnd = reset
-	}
-	p.limit = float64(p.dailyBudget)
-	if rl.HasLimit && rl.Limit > 0 {
-		p.limit = float64(rl.Limit)
-	}
-	p.remaining = math.Inf(1)
-	if rl.HasRemaining {
-		p.remaining = float64(rl.Remaining)
-	}
-
+	p.limits(now, rl)
 	// The fastest constant pace that keeps every 24-hour window that ends
 	// in the future within the share.
 	share := p.shareOfDay()
@@ -139,6 +119,31 @@ func (p *pacer) fill(now time.Time, rl apiclient.RateLimit) float64 {
 	}
 	p.last = now
 	return p.rate
+}
+
+// limits takes the quota's period, limit and remaining requests from the
+// latest rate-limit headers.
+func (p *pacer) limits(now time.Time, rl apiclient.RateLimit) {
+	p.advance(now)
+	reset := nextMidnightUTC(now)
+	if rl.HasReset && rl.Reset.After(now) {
+		reset = rl.Reset
+	}
+	if p.periodEnd.IsZero() {
+		p.periodEnd = reset
+	}
+	if !now.Before(p.periodEnd) { // a new quota period
+		p.usedInPeriod = 0
+		p.periodEnd = reset
+	}
+	p.limit = float64(p.dailyBudget)
+	if rl.HasLimit && rl.Limit > 0 {
+		p.limit = float64(rl.Limit)
+	}
+	p.remaining = math.Inf(1)
+	if rl.HasRemaining {
+		p.remaining = float64(rl.Remaining)
+	}
 }
 
 // periodBudget is what the API's current period leaves to us.

@@ -129,10 +129,13 @@ const (
 	// Bounds of the price of a page, in chat-seconds: the expected error of
 	// the served numbers (a queued chat counts 1) accumulated since the page
 	// was last read.
-	minPrice, maxPrice = 0.1, 1e7
+	// The floor is all but zero: a tenant whose quota affords every page
+	// gets every page that may have changed.
+	minPrice, maxPrice = 1e-9, 1e7
 	initialPrice       = 100
-	// priceGain is how fast the price follows the bucket's level.
-	priceGain = 0.05
+	// priceGain is how fast the price follows the bucket's level, per
+	// minute: a full bucket divides it by e^0.15 a minute.
+	priceGain = 0.3
 )
 
 // Refresher is a collector.Source that spends the API quota where it
@@ -327,7 +330,7 @@ func (r *Refresher) fill(now time.Time) {
 	// The price follows the bucket: a full bucket means pages worth less
 	// are worth reading, an empty one that only the best are.
 	level := r.pacer.tokens / r.pacer.capacity
-	r.price = min(max(r.price*math.Exp(priceGain*(0.5-level)), minPrice), maxPrice)
+	r.price = min(max(r.price*math.Exp(priceGain*(0.5-level)*dt/60), minPrice), maxPrice)
 }
 
 // Value weights: the queued count is what people are paged on.
@@ -491,9 +494,10 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
 	}
+	r.state.prune(cutoff) // a cold head may have reached the lookback
 
 	if !r.state.complete {
-		budget := min(pagesLeft, int(r.deepTokens), r.pacer.affordable())
+		budget := min(pagesLeft, int(r.deepTokens), r.affordable())
 		if budget > 0 {
 			n, err := r.deepen(ctx, cutoff, budget)
 			spend(PartDeepen, n)
@@ -504,9 +508,9 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 		}
 	}
 
-	if pagesLeft > 0 && r.pacer.affordable() >= 1 {
+	if pagesLeft > 0 && r.affordable() >= 1 {
 		for _, pv := range r.openPages(now, 0) {
-			if pv.value < r.price || pagesLeft < 1 || r.pacer.affordable() < 1 {
+			if pv.value < r.price || pagesLeft < 1 || r.affordable() < 1 {
 				break
 			}
 			p, err := r.opts.Fetcher.FetchPage(ctx, pv.page)
@@ -518,7 +522,7 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 		}
 	}
 
-	if budget := min(int(r.sweepDue), pagesLeft, r.pacer.affordable()); budget > 0 {
+	if budget := min(int(r.sweepDue), pagesLeft, r.affordable()); budget > 0 {
 		n, err := r.sweep(ctx, now, cutoff, budget)
 		spend(PartSweep, n)
 		r.sweepDue = max(r.sweepDue-float64(n), 0)
@@ -538,10 +542,10 @@ func (r *Refresher) readHead(ctx context.Context, now, cutoff time.Time, maxPage
 	s := r.state
 	newest := s.newest()
 	cold := s.covered.IsZero()
-	opts := apiclient.WalkOptions{FirstPage: r.opts.FirstPage, Concurrency: r.opts.Concurrency}
+	opts := apiclient.WalkOptions{FirstPage: r.opts.FirstPage, Concurrency: r.opts.Concurrency, MaxPages: maxPages}
 	last := r.opts.FirstPage + maxPages - 1
 	opts.Until = func(p apiclient.Page) bool {
-		if p.Number >= last || len(p.Chats) == 0 {
+		if p.Number >= last || len(p.Chats) == 0 || r.quotaOut() {
 			return true
 		}
 		oldest := p.Chats[len(p.Chats)-1].CreatedAt
@@ -595,16 +599,32 @@ func (r *Refresher) readHead(ctx context.Context, now, cutoff time.Time, maxPage
 	return res.Pages, nil
 }
 
+// quotaOut tells, from the rate-limit headers of the answers so far,
+// that the API's quota has no request left for us: a run of pages ends
+// there.
+func (r *Refresher) quotaOut() bool {
+	rl := r.opts.RateLimit()
+	return rl.HasRemaining && rl.Remaining < 1
+}
+
+// affordable is what the pacer allows now, with the latest headers.
+func (r *Refresher) affordable() int {
+	r.pacer.limits(r.opts.Now(), r.opts.RateLimit())
+	return r.pacer.affordable()
+}
+
 // deepen reads the pages below the window's coverage, towards the lookback.
 // It relies on the head having just been read: the state's positions are
 // the list's.
 func (r *Refresher) deepen(ctx context.Context, cutoff time.Time, maxPages int) (int, error) {
 	s := r.state
-	first := r.opts.FirstPage + len(s.list)/apiclient.PageSize
+	// Start on the page of the oldest chat covered: the run overlaps the
+	// state by a chat at least, which proves no chat fell between.
+	first := r.opts.FirstPage + max(len(s.list)-1, 0)/apiclient.PageSize
 	last := first + maxPages - 1
-	opts := apiclient.WalkOptions{FirstPage: first, Concurrency: r.opts.Concurrency,
+	opts := apiclient.WalkOptions{FirstPage: first, Concurrency: r.opts.Concurrency, MaxPages: maxPages,
 		Until: func(p apiclient.Page) bool {
-			return p.Number >= last || len(p.Chats) == 0 || p.Chats[len(p.Chats)-1].CreatedAt.Before(cutoff)
+			return p.Number >= last || len(p.Chats) == 0 || p.Chats[len(p.Chats)-1].CreatedAt.Before(cutoff) || r.quotaOut()
 		}}
 	res, err := apiclient.Walk(ctx, r.opts.Fetcher, opts)
 	if err != nil {
@@ -634,12 +654,13 @@ func (r *Refresher) sweep(ctx context.Context, now, cutoff time.Time, maxPages i
 	s := r.state
 	first := r.opts.FirstPage
 	if !r.sweepNext.IsZero() {
-		first += s.firstOlderThan(r.sweepNext) / apiclient.PageSize
+		// From the page of the last chat swept, so that the runs overlap.
+		first += max(s.firstOlderThan(r.sweepNext)-1, 0) / apiclient.PageSize
 	}
 	last := first + maxPages - 1
-	opts := apiclient.WalkOptions{FirstPage: first, Concurrency: r.opts.Concurrency,
+	opts := apiclient.WalkOptions{FirstPage: first, Concurrency: r.opts.Concurrency, MaxPages: maxPages,
 		Until: func(p apiclient.Page) bool {
-			return p.Number >= last || len(p.Chats) == 0 || p.Chats[len(p.Chats)-1].CreatedAt.Before(cutoff)
+			return p.Number >= last || len(p.Chats) == 0 || p.Chats[len(p.Chats)-1].CreatedAt.Before(cutoff) || r.quotaOut()
 		}}
 	res, err := apiclient.Walk(ctx, r.opts.Fetcher, opts)
 	if err != nil {
