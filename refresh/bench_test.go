@@ -1,0 +1,52 @@
+package refresh
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/imichat-exporter/imichat_exporter/simulator"
+)
+
+// heapInUse is the heap in use after two collections.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// BenchmarkWindowHeap measures the heap the merged state of a 200,000-chat
+// tenant holds once its 24-hour window is covered, at two arrival rates: the
+// window, not the history, sets the size.
+func BenchmarkWindowHeap(b *testing.B) {
+	for _, arrivals := range []float64{3000, 30000} {
+		b.Run(fmt.Sprintf("history=200000/arrivals=%.0f", arrivals), func(b *testing.B) {
+			for b.Loop() {
+				tt := newTestTenant(b, simulator.Config{Seed: 31, History: 200000, ArrivalsPerDay: arrivals, QuotaPerDay: 1 << 30})
+				before := heapInUse()
+				r := tt.refresher(Options{FirstPage: 1, Concurrency: 4, MaxPages: 1000, QuotaShare: 1, DailyBudget: 1 << 30})
+				for range 1000 {
+					if _, err := r.Snapshot(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					if r.state.complete {
+						break
+					}
+				}
+				if !r.state.complete {
+					b.Fatal("the window was not covered")
+				}
+				after := heapInUse()
+				chats := len(r.state.list)
+				b.ReportMetric(float64(after-before)/(1<<20), "MiB")
+				b.ReportMetric(float64(after-before)/float64(chats), "B/chat")
+				b.ReportMetric(float64(chats), "chats")
+				runtime.KeepAlive(r)
+				runtime.KeepAlive(tt)
+			}
+		})
+	}
+}
