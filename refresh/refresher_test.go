@@ -121,7 +121,7 @@ func TestMergedCountsEqualTheTruth(t *testing.T) {
 		pages += snap.Pages
 		refreshes++
 	}
-	window := tt.CountsSince(tt.clock.Now().Add(-24 * time.Hour)).Total/apiclient.PageSize + 1
+	window := tt.CountsSince(tt.clock.Now().Add(-24*time.Hour)).Total/apiclient.PageSize + 1
 	t.Logf("a refresh read %.1f pages on average; the window is %d pages", float64(pages)/float64(refreshes), window)
 	if pages >= refreshes*window/2 {
 		t.Errorf("refreshes read %d pages, more than half of reading the window each time (%d)", pages, refreshes*window)
