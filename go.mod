@@ -2,6 +2,8 @@ module github.com/imichat-exporter/imichat_exporter
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/alecthomas/kingpin/v2 v2.4.0
 	github.com/go-kit/log v0.2.1
