@@ -86,8 +86,8 @@ var labelValues = map[string]int{
 	"instance": 1, "job": 1,
 	"status":  4, // collector.Statuses
 	"channel": 8, // collector.Channels
-	"reason":  4, // request errors: timeout, network, decode, too_large; skipped: 2
-	"part":    4, // full, head, open, sweep
+	"reason":  4, // request errors: timeout, network, decode, too_large; skipped: min_interval, quota, backoff
+	"part":    4, // head, deepen, open, sweep (refresh.Part*)
 	// The status codes the API panel's description lists (4305, 2004, 2003,
 	// 2010, 2007, 3454, ""); each comes with one HTTP status.
 	"status_code": 7, "http_status": 1,
@@ -98,29 +98,30 @@ var labelValues = map[string]int{
 // The labels of the exported metrics a panel may select without aggregating
 // (besides job and instance). A metric missing here is unbounded until added.
 var metricLabels = map[string][]string{
-	"imichat_up":                                     nil,
-	"imichat_scrape_duration_seconds":                nil,
-	"imichat_scrape_pages":                           nil,
-	"imichat_last_refresh_timestamp_seconds":         nil,
-	"imichat_api_rate_limit_remaining":               nil,
-	"imichat_api_rate_limit_limit":                   nil,
-	"imichat_api_rate_limit_reset_timestamp_seconds": nil,
-	"imichat_chats":                                  {"status", "channel"},
-	"imichat_chats_oldest_created_timestamp_seconds": {"status", "channel"},
-	"imichat_chats_by_assignee":                      {"assignee", "status"},
-	"imichat_chats_by_asset":                         {"channel", "asset_id", "asset_name", "status"},
-	"imichat_chats_by_tag":                           {"tag", "status"},
-	"imichat_chats_by_flag":                          {"flag", "status"},
-	"imichat_api_responses_total":                    {"status_code", "http_status"},
-	"imichat_api_request_errors_total":               {"reason"},
-	"imichat_refresh_pages_total":                    {"part"},
-	"imichat_refresh_skipped_total":                  {"reason"},
-	"imichat_label_values_folded_total":              {"dimension"},
-	"imichat_exporter_build_info":                    {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
+	"imichat_up":                                        nil,
+	"imichat_scrape_duration_seconds":                   nil,
+	"imichat_scrape_pages":                              nil,
+	"imichat_last_refresh_timestamp_seconds":            nil,
+	"imichat_coverage_oldest_created_timestamp_seconds": nil,
+	"imichat_api_rate_limit_remaining":                  nil,
+	"imichat_api_rate_limit_limit":                      nil,
+	"imichat_api_rate_limit_reset_timestamp_seconds":    nil,
+	"imichat_chats":                                     {"status", "channel"},
+	"imichat_chats_oldest_created_timestamp_seconds":    {"status", "channel"},
+	"imichat_chats_by_assignee":                         {"assignee", "status"},
+	"imichat_chats_by_asset":                            {"channel", "asset_id", "asset_name", "status"},
+	"imichat_chats_by_tag":                              {"tag", "status"},
+	"imichat_chats_by_flag":                             {"flag", "status"},
+	"imichat_api_responses_total":                       {"status_code", "http_status"},
+	"imichat_api_request_errors_total":                  {"reason"},
+	"imichat_refresh_pages_total":                       {"part"},
+	"imichat_refresh_skipped_total":                     {"reason"},
+	"imichat_label_values_folded_total":                 {"dimension"},
+	"imichat_exporter_build_info":                       {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
 }
 
 // The exporter's own health, as opposed to the tenant's chats and its API.
-var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|label_values_folded_total|exporter_build_info)$`)
+var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|coverage_.*|label_values_folded_total|exporter_build_info)$`)
 
 // The panel model the readability checks read.
 type vizPanel struct {
@@ -471,8 +472,8 @@ func statusesSelected(e parser.Expr) []string {
 	return slices.Compact(out)
 }
 
-// Closed chats number thousands and grow with the tenant's history; open ones
-// number tens. A panel that draws both draws the open ones as flat lines.
+// Closed chats number hundreds to thousands (a day's worth: the chat gauges
+// count the chats created within --imichat.lookback); open ones number tens. A panel that draws both draws the open ones as flat lines.
 func TestReadabilityOpenStatusesApartFromClosed(t *testing.T) {
 	open := 0
 	for _, p := range loadVizPanels(t) {
@@ -649,7 +650,7 @@ func TestReadabilityEveryRowVisibleAndAssetIDReadable(t *testing.T) {
 
 // --- Point 4: durations with sensible ticks; lines where series overlap.
 
-var durationUnits = []string{"ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dtdurationms", "dthms", "suffix: min"}
+var durationUnits = []string{"ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dtdurationms", "dthms", "suffix: min", "suffix: h"}
 
 // isWait: the expression is time() minus a timestamp (or the reverse),
 // maybe scaled: an age or a wait.
@@ -694,20 +695,30 @@ func unwrap(e parser.Expr) parser.Expr {
 	}
 }
 
-// inMinutes: the expression is a quantity divided by 60.
-func inMinutes(e parser.Expr) bool {
+// waitScales: the divisors a wait may be plotted with, and the unit that
+// stays in that scale. Minutes for waits and ages; hours for the covered
+// window, which spans up to --imichat.lookback (24 h and more), where
+// minutes would tick 500, 1000, 1500.
+var waitScales = map[float64]string{60: "suffix: min", 3600: "suffix: h"}
+
+// waitDivisor: the number the expression's quantity is divided by (0 if none).
+func waitDivisor(e parser.Expr) float64 {
 	b, ok := unwrap(e).(*parser.BinaryExpr)
 	if !ok || b.Op != parser.DIV {
-		return false
+		return 0
 	}
 	n, ok := unwrap(b.RHS).(*parser.NumberLiteral)
-	return ok && n.Val == 60
+	if !ok {
+		return 0
+	}
+	return n.Val
 }
 
 // Grafana's y-axis ticks are decimal steps of the plotted number: seconds
 // gave 2500 s, 5000 s, shown as 41.7 min and 1.39 hour. Waits are plotted in
-// minutes with a unit that stays in minutes. Durations do not add up, so they
-// are not stacked; unstacked series that overlap are lines without fill.
+// minutes with a unit that stays in minutes (the covered window, in hours
+// with a unit that stays in hours). Durations do not add up, so they are not
+// stacked; unstacked series that overlap are lines without fill.
 func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 	waits := 0
 	for _, p := range loadVizPanels(t) {
@@ -724,15 +735,16 @@ func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 				continue
 			}
 			wait = true
-			if !inMinutes(e) {
-				t.Errorf("%s target %s: plots a wait in seconds; divide it by 60", p, p.Targets[i].RefID)
+			unit, ok := waitScales[waitDivisor(e)]
+			switch {
+			case !ok:
+				t.Errorf("%s target %s: plots a wait in seconds; divide it by 60 (or by 3600 for a span of hours)", p, p.Targets[i].RefID)
+			case def.Unit != unit:
+				t.Errorf("%s target %s: a wait divided by %v with unit %q; use %q, which stays in the plotted scale (\"m\" turns 90 min into 1.5 hour)", p, p.Targets[i].RefID, waitDivisor(e), def.Unit, unit)
 			}
 		}
 		if wait {
 			waits++
-			if def.Unit != "suffix: min" {
-				t.Errorf("%s: a wait with unit %q; use \"suffix: min\" (\"m\" turns 90 min into 1.5 hour)", p, def.Unit)
-			}
 		}
 		duration := wait || slices.Contains(durationUnits, def.Unit)
 		stacked := def.Custom.Stacking.Mode != "" && def.Custom.Stacking.Mode != "none"
