@@ -43,6 +43,19 @@ func startGatedExporter(t testing.TB, history int, extra ...string) *gatedExport
 	return &gatedExporter{tenant: tenant, gate: gate, exp: exp, metrics: "http://" + addr + "/metrics"}
 }
 
+// awaitArrival waits for a page request to reach the held gate: a refresh
+// is in flight. The bound is for an exporter that starts none.
+func (g *gatedExporter) awaitArrival(t testing.TB) string {
+	t.Helper()
+	select {
+	case uri := <-g.gate.arrived:
+		return uri
+	case <-time.After(time.Minute):
+		t.Fatal("no page request reached the gate: no refresh started")
+		return ""
+	}
+}
+
 // scrape GETs url with Prometheus's scrape timeout header (seconds; "" for
 // none) and returns the status and the body.
 func scrape(t testing.TB, client *http.Client, url, timeout string) (int, string) {
@@ -213,7 +226,7 @@ func TestMaxRequestsFlag(t *testing.T) {
 		}
 		first <- body
 	}()
-	<-g.gate.arrived // the first scrape is in flight: its refresh waits at the gate
+	g.awaitArrival(t) // the first scrape is in flight: its refresh waits at the gate
 
 	if code, body := scrape(t, client, g.metrics, "60"); code != http.StatusServiceUnavailable {
 		t.Errorf("a second scrape beside a held one: HTTP %d, want 503:\n%s", code, body)
