@@ -45,7 +45,8 @@ type Options struct {
 	// the quota may stretch it. Default 24h.
 	SweepInterval time.Duration
 	// MaxAge: served numbers older than this are refreshed whatever the
-	// scheduler expects to find, quota permitting. Default 5m.
+	// scheduler expects to find, quota permitting: it bounds how late an
+	// expired token is noticed on a quiet tenant. Default 2m.
 	MaxAge time.Duration
 	// QuotaShare is the largest part of the API quota the exporter uses
 	// in any 24 hours. Default 0.5.
@@ -75,7 +76,7 @@ func (o *Options) setDefaults() {
 		o.SweepInterval = 24 * time.Hour
 	}
 	if o.MaxAge <= 0 {
-		o.MaxAge = 5 * time.Minute
+		o.MaxAge = 2 * time.Minute
 	}
 	if o.QuotaShare <= 0 || o.QuotaShare > 1 {
 		o.QuotaShare = 0.5
@@ -131,8 +132,9 @@ const (
 	// was last read.
 	// The floor is all but zero: a tenant whose quota affords every page
 	// gets every page that may have changed.
+	// It starts at the floor: the pacer bounds what is spent, and the
+	// price rises as soon as the bucket runs low.
 	minPrice, maxPrice = 1e-9, 1e7
-	initialPrice       = 100
 	// priceGain is how fast the price follows the bucket's level, per
 	// minute: a full bucket divides it by e^0.15 a minute.
 	priceGain = 0.3
@@ -194,7 +196,7 @@ func New(opts Options) *Refresher {
 		opts:  opts,
 		model: newModel(),
 		pacer: newPacer(opts.QuotaShare, opts.DailyBudget),
-		price: initialPrice,
+		price: minPrice,
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "imichat", Name: "refresh_skipped_total",
 			Help: "Refreshes of the chat list held back, by reason: min_interval (a result younger than --imichat.min-refresh-interval was served), quota (the quota's pace left nothing worth a page to read), backoff (waiting after failed refreshes).",
