@@ -456,31 +456,34 @@ func replayWorkload(tb testing.TB, w workload) (naive, constant, exporter, oracl
 	return
 }
 
-// BenchmarkReplay prints one line per workload and strategy (make replay).
-// Workloads run two at a time: each has its own tenant and clock.
+// BenchmarkReplay prints one line per workload and strategy (make replay),
+// each workload's four as soon as they are measured. Workloads run two at a
+// time: each has its own tenant and clock.
 func BenchmarkReplay(b *testing.B) {
 	for b.Loop() {
-		lines := make([][]string, len(replayMatrix))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 2)
-		for i, w := range replayMatrix {
+		var (
+			wg  sync.WaitGroup
+			mu  sync.Mutex
+			sem = make(chan struct{}, 2)
+		)
+		for _, w := range replayMatrix {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				naive, constant, exporter, oracle := replayWorkload(b, w)
-				lines[i] = []string{naive.line(w, "naive"), constant.line(w, "constant"),
+				lines := []string{naive.line(w, "naive"), constant.line(w, "constant"),
 					exporter.line(w, "exporter"), oracle.line(w, "oracle")}
 				if exporter.maxDay > replayQuota*replayQuotaShare {
-					lines[i] = append(lines[i], fmt.Sprintf("# %v: the exporter made %d requests in one 24-hour window", w, exporter.maxDay))
+					lines = append(lines, fmt.Sprintf("# %v: the exporter made %d requests in one 24-hour window", w, exporter.maxDay))
 				}
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Println(strings.Join(lines, "\n"))
 			}()
 		}
 		wg.Wait()
-		for _, l := range lines {
-			fmt.Println(strings.Join(l, "\n"))
-		}
 	}
 }
 
