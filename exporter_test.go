@@ -27,7 +27,9 @@ import (
 // turns caching off belongs here.
 var testExporterFlags = []string{
 	"--imichat.min-refresh-interval=0s", // every pull starts a refresh
-	"--imichat.quota-share=1",           // with a tenant of ample quota, each refresh reads the whole list
+	"--imichat.quota-share=1",           // with a tenant of ample quota,
+	"--imichat.full-walk-interval=1ms",  // each refresh sweeps the whole window,
+	"--imichat.lookback=876000h",        // which holds every chat, however old the tests' fixed chats
 }
 
 // exporterArgs is the command line of an in-process exporter reading the

@@ -59,6 +59,9 @@ func clampTime(t, lo, hi time.Time) time.Time {
 // learn takes what one read showed of one chat.
 func (m *model) learn(o observation) {
 	f := o.fresh
+	if f.CreatedAt.IsZero() {
+		return // no time in status to learn from
+	}
 	if o.old == nil {
 		// First seen. Every chat begins queued at its creation.
 		q := m.byStatus["queued"]

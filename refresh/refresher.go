@@ -179,6 +179,10 @@ type Refresher struct {
 	model      *model
 	pacer      *pacer
 	lastHead   time.Time // when the head was last read
+	// What the last head read covered: the positions from the top, and
+	// whether it reached the end of the list.
+	headReach int
+	headAtEnd bool
 	price      float64
 	deepTokens float64 // pages the deepening may read
 	sweepDue   float64 // pages the sweep is behind
@@ -528,6 +532,9 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 		n, err := r.sweep(ctx, now, cutoff, budget)
 		spend(PartSweep, n)
 		r.sweepDue = max(r.sweepDue-float64(n), 0)
+		if r.headAtEnd {
+			r.sweepDue = 0 // the head read the whole window
+		}
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
@@ -544,33 +551,24 @@ func (r *Refresher) readHead(ctx context.Context, now, cutoff time.Time, maxPage
 	s := r.state
 	newest := s.newest()
 	cold := s.covered.IsZero()
-	opts := apiclient.WalkOptions{FirstPage: r.opts.FirstPage, Concurrency: r.opts.Concurrency, MaxPages: maxPages}
-	last := r.opts.FirstPage + maxPages - 1
-	opts.Until = func(p apiclient.Page) bool {
-		if p.Number >= last || len(p.Chats) == 0 || r.quotaOut() {
-			return true
+	stop, concurrency := cutoff, r.opts.Concurrency
+	if !cold {
+		concurrency = 1 // a head is a page or two: no speculation
+		if newest != nil && !newest.key.Before(stop) {
+			stop = newest.key.Add(time.Nanosecond) // known territory
 		}
-		oldest := p.Chats[len(p.Chats)-1].CreatedAt
-		if !cold && (newest == nil || !oldest.After(newest.CreatedAt)) {
-			return true // known territory
-		}
-		return oldest.Before(cutoff)
 	}
-	if cold {
-		opts.Concurrency = max(opts.Concurrency, 1)
-	} else {
-		opts.Concurrency = 1 // a head is a page or two: no speculation
-	}
-	res, err := apiclient.Walk(ctx, r.opts.Fetcher, opts)
+	res, err := r.readRun(ctx, r.opts.FirstPage, maxPages, concurrency, stop)
 	if err != nil {
 		return res.Pages, err
 	}
 	fresh := res.Chats
+	keys := sortKeys(fresh, now)
 	var oldestRead time.Time
 	if len(fresh) > 0 {
-		oldestRead = fresh[len(fresh)-1].CreatedAt
+		oldestRead = keys[len(keys)-1]
 	}
-	reached := res.EndOfList || len(fresh) == 0 || (newest != nil && !oldestRead.After(newest.CreatedAt))
+	reached := res.EndOfList || len(fresh) == 0 || (newest != nil && !oldestRead.After(newest.key))
 	if !cold && !reached {
 		level.Info(r.opts.Logger).Log("msg", "the newest known chat lies deeper than one refresh reads; covering the window again from the top", "max_pages", maxPages)
 		s = newChatState()
@@ -581,7 +579,7 @@ func (r *Refresher) readHead(ctx context.Context, now, cutoff time.Time, maxPage
 	if !cold && newest != nil {
 		arrived := 0
 		for i := range fresh {
-			if fresh[i].CreatedAt.After(newest.CreatedAt) {
+			if keys[i].After(newest.key) {
 				arrived++
 			}
 		}
@@ -598,6 +596,10 @@ func (r *Refresher) readHead(ctx context.Context, now, cutoff time.Time, maxPage
 		s.complete = true
 	}
 	r.lastHead = now
+	r.headReach, r.headAtEnd = len(fresh), res.EndOfList
+	if len(fresh) > 0 {
+		r.headReach = s.index(s.byID[fresh[len(fresh)-1].ID]) + 1
+	}
 	return res.Pages, nil
 }
 
@@ -615,6 +617,20 @@ func (r *Refresher) affordable() int {
 	return r.pacer.affordable()
 }
 
+// readRun reads consecutive pages from first: at most maxPages, and no
+// further than the page that reaches past cutoff (the lookback, or the
+// newest chat known for a head), the end of the list, or the end of the
+// quota.
+func (r *Refresher) readRun(ctx context.Context, first, maxPages, concurrency int, cutoff time.Time) (apiclient.WalkResult, error) {
+	last := first + maxPages - 1
+	return apiclient.Walk(ctx, r.opts.Fetcher, apiclient.WalkOptions{
+		FirstPage: first, Concurrency: concurrency, MaxPages: maxPages,
+		Until: func(p apiclient.Page) bool {
+			oldest, dated := oldestDated(p.Chats)
+			return p.Number >= last || len(p.Chats) == 0 || (dated && oldest.Before(cutoff)) || r.quotaOut()
+		}})
+}
+
 // deepen reads the pages below the window's coverage, towards the lookback.
 // It relies on the head having just been read: the state's positions are
 // the list's.
@@ -623,12 +639,7 @@ func (r *Refresher) deepen(ctx context.Context, cutoff time.Time, maxPages int) 
 	// Start on the page of the oldest chat covered: the run overlaps the
 	// state by a chat at least, which proves no chat fell between.
 	first := r.opts.FirstPage + max(len(s.list)-1, 0)/apiclient.PageSize
-	last := first + maxPages - 1
-	opts := apiclient.WalkOptions{FirstPage: first, Concurrency: r.opts.Concurrency, MaxPages: maxPages,
-		Until: func(p apiclient.Page) bool {
-			return p.Number >= last || len(p.Chats) == 0 || p.Chats[len(p.Chats)-1].CreatedAt.Before(cutoff) || r.quotaOut()
-		}}
-	res, err := apiclient.Walk(ctx, r.opts.Fetcher, opts)
+	res, err := r.readRun(ctx, first, maxPages, r.opts.Concurrency, cutoff)
 	if err != nil {
 		return res.Pages, err
 	}
@@ -641,12 +652,12 @@ func (r *Refresher) deepen(ctx context.Context, cutoff time.Time, maxPages int) 
 	}
 	// The run must overlap what is covered, or a chat between the two may
 	// have been missed (the list moved up): then it extends nothing.
-	newestRead := res.Chats[0].CreatedAt
-	if newestRead.Before(s.covered) {
+	keys := sortKeys(res.Chats, now)
+	if keys[0].Before(s.covered) {
 		return res.Pages, nil
 	}
 	s.replace(res.Chats, now, false, res.EndOfList)
-	s.extend(res.Chats[len(res.Chats)-1].CreatedAt, res.EndOfList)
+	s.extend(keys[len(keys)-1], res.EndOfList)
 	return res.Pages, nil
 }
 
@@ -655,24 +666,29 @@ func (r *Refresher) deepen(ctx context.Context, cutoff time.Time, maxPages int) 
 func (r *Refresher) sweep(ctx context.Context, now, cutoff time.Time, maxPages int) (int, error) {
 	s := r.state
 	first := r.opts.FirstPage
-	if !r.sweepNext.IsZero() {
+	if r.sweepNext.IsZero() {
+		// From the top: below what the head has just read.
+		if r.headAtEnd {
+			return 0, nil
+		}
+		first += r.headReach / apiclient.PageSize
+	} else {
 		// From the page of the last chat swept, so that the runs overlap.
 		first += max(s.firstOlderThan(r.sweepNext)-1, 0) / apiclient.PageSize
 	}
-	last := first + maxPages - 1
-	opts := apiclient.WalkOptions{FirstPage: first, Concurrency: r.opts.Concurrency, MaxPages: maxPages,
-		Until: func(p apiclient.Page) bool {
-			return p.Number >= last || len(p.Chats) == 0 || p.Chats[len(p.Chats)-1].CreatedAt.Before(cutoff) || r.quotaOut()
-		}}
-	res, err := apiclient.Walk(ctx, r.opts.Fetcher, opts)
+	res, err := r.readRun(ctx, first, maxPages, r.opts.Concurrency, cutoff)
 	if err != nil {
 		return res.Pages, err
 	}
 	s.replace(res.Chats, now, first == r.opts.FirstPage, res.EndOfList)
-	if res.EndOfList || len(res.Chats) == 0 || res.Chats[len(res.Chats)-1].CreatedAt.Before(cutoff) {
+	if len(res.Chats) == 0 {
+		r.sweepNext = time.Time{}
+		return res.Pages, nil
+	}
+	if oldest := sortKeys(res.Chats, now)[len(res.Chats)-1]; res.EndOfList || oldest.Before(cutoff) {
 		r.sweepNext = time.Time{}
 	} else {
-		r.sweepNext = res.Chats[len(res.Chats)-1].CreatedAt
+		r.sweepNext = oldest
 	}
 	return res.Pages, nil
 }

@@ -14,15 +14,57 @@ import (
 type entry struct {
 	apiclient.Chat
 	readAt time.Time
+	// key is the chat's place in time: its created_at, or for a chat
+	// without a usable one, its neighbour's in the read (see sortKeys).
+	key time.Time
 }
 
 // compareEntries orders the list as the API does: newest first, by
 // created_at; chat_id breaks ties so that the order is total.
 func compareEntries(a, b *entry) int {
-	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+	if c := b.key.Compare(a.key); c != 0 {
 		return c
 	}
 	return cmp.Compare(b.ID, a.ID)
+}
+
+// sortKeys gives each chat of a read of consecutive pages its place in
+// time. The list is ordered by created_at, so a chat whose created_at is
+// missing or unparseable stands where its neighbours do: it takes the
+// creation time of the chat before it in the read, or after it when it
+// comes first, or at when no chat of the read has one. It is counted, kept
+// in its place, and leaves the window with its neighbours; its own
+// created_at stays unknown (no oldest-chat gauge takes it).
+func sortKeys(chats []apiclient.Chat, at time.Time) []time.Time {
+	keys := make([]time.Time, len(chats))
+	var last time.Time
+	for i := range chats {
+		if !chats[i].CreatedAt.IsZero() {
+			last = chats[i].CreatedAt
+		}
+		keys[i] = last
+	}
+	next := at
+	for i := len(chats) - 1; i >= 0; i-- {
+		if !chats[i].CreatedAt.IsZero() {
+			next = chats[i].CreatedAt
+		}
+		if keys[i].IsZero() {
+			keys[i] = next
+		}
+	}
+	return keys
+}
+
+// oldestDated is the creation time of the oldest chat of a page that has
+// one, and whether there is one.
+func oldestDated(chats []apiclient.Chat) (time.Time, bool) {
+	for i := len(chats) - 1; i >= 0; i-- {
+		if !chats[i].CreatedAt.IsZero() {
+			return chats[i].CreatedAt, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // observation is what one read taught about one chat: its previous entry
@@ -77,7 +119,7 @@ func (s *chatState) newest() *entry {
 // firstOlderThan returns the position of the first chat created before t
 // (len(list) when there is none).
 func (s *chatState) firstOlderThan(t time.Time) int {
-	return sort.Search(len(s.list), func(i int) bool { return s.list[i].CreatedAt.Before(t) })
+	return sort.Search(len(s.list), func(i int) bool { return s.list[i].key.Before(t) })
 }
 
 // index returns the position of e in the list: its page is
@@ -98,15 +140,16 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 	if len(fresh) == 0 && !(toTop && toEnd) {
 		return // an empty read spans no range
 	}
+	keys := sortKeys(fresh, readAt)
 	freshIDs := make(map[string]bool, len(fresh))
 	var hi, lo time.Time
 	for i := range fresh {
 		freshIDs[fresh[i].ID] = true
-		if i == 0 || fresh[i].CreatedAt.After(hi) {
-			hi = fresh[i].CreatedAt
+		if i == 0 || keys[i].After(hi) {
+			hi = keys[i]
 		}
-		if i == 0 || fresh[i].CreatedAt.Before(lo) {
-			lo = fresh[i].CreatedAt
+		if i == 0 || keys[i].Before(lo) {
+			lo = keys[i]
 		}
 	}
 	inRange := func(t time.Time) bool {
@@ -116,7 +159,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 	// changed) leaves its old place first.
 	moved := false
 	for i := range fresh {
-		if old, ok := s.byID[fresh[i].ID]; ok && !inRange(old.CreatedAt) {
+		if old, ok := s.byID[fresh[i].ID]; ok && !inRange(old.key) {
 			s.forget(old)
 			moved = true
 		}
@@ -127,7 +170,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 	// [start, end) is the part of the list whose creation time is in range.
 	start, end := 0, len(s.list)
 	if !toTop {
-		start = sort.Search(len(s.list), func(i int) bool { return !s.list[i].CreatedAt.After(hi) })
+		start = sort.Search(len(s.list), func(i int) bool { return !s.list[i].key.After(hi) })
 	}
 	if !toEnd {
 		end = s.firstOlderThan(lo)
@@ -135,7 +178,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 	previous := make(map[string]*entry, end-start)
 	middle := make([]*entry, 0, len(fresh)+4)
 	for _, e := range s.list[start:end] {
-		onEdge := (!toTop && e.CreatedAt.Equal(hi)) || (!toEnd && e.CreatedAt.Equal(lo))
+		onEdge := (!toTop && e.key.Equal(hi)) || (!toEnd && e.key.Equal(lo))
 		if onEdge && !freshIDs[e.ID] {
 			middle = append(middle, e)
 			continue
@@ -147,7 +190,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 		if s.byID[fresh[i].ID] != nil {
 			continue // the same chat twice in one read
 		}
-		e := &entry{Chat: fresh[i], readAt: readAt}
+		e := &entry{Chat: fresh[i], readAt: readAt, key: keys[i]}
 		if s.observe != nil {
 			s.observe(observation{old: previous[e.ID], fresh: &e.Chat, at: readAt})
 		}

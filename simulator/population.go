@@ -112,8 +112,8 @@ type generator struct {
 	seed    uint64
 	agents  []string
 	assets  []asset
-	meanGap float64 // ns between chats (between candidates with a profile)
-	flatGap float64 // ns between history chats: the day's mean rate
+	meanGap float64   // ns between chats (between candidates with a profile)
+	flatGap float64   // ns between history chats: the day's mean rate
 	profile []float64 // per hour of the day, relative to the peak (≤ 1); nil: flat
 	arrRng  *rand.Rand
 	pcg     *rand.PCG
