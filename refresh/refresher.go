@@ -175,14 +175,14 @@ type Refresher struct {
 
 	// Owned by the refresh in flight, or by Snapshot under mu when none
 	// is in flight.
-	state      *chatState
-	model      *model
-	pacer      *pacer
-	lastHead   time.Time // when the head was last read
+	state    *chatState
+	model    *model
+	pacer    *pacer
+	lastHead time.Time // when the head was last read
 	// What the last head read covered: the positions from the top, and
 	// whether it reached the end of the list.
-	headReach int
-	headAtEnd bool
+	headReach  int
+	headAtEnd  bool
 	price      float64
 	deepTokens float64 // pages the deepening may read
 	sweepDue   float64 // pages the sweep is behind
