@@ -72,11 +72,11 @@ func NewAPIMetrics() *APIMetrics {
 		requestErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "api_request_errors_total",
-			Help:      "Requests to the chat-list API that got no usable response, by reason: timeout, network, decode, too_large.",
+			Help:      "Requests to the chat-list API that got no usable response, by reason: timeout, network, decode, too_large, redirect (the API redirected to another origin, or from https to http: the token was not sent there).",
 		}, []string{"reason"}),
 	}
 	m.responses.WithLabelValues(strconv.Itoa(apiclient.StatusListRetrieved), "200")
-	for _, r := range []apiclient.ErrorReason{apiclient.ReasonTimeout, apiclient.ReasonNetwork, apiclient.ReasonDecode, apiclient.ReasonTooLarge} {
+	for _, r := range []apiclient.ErrorReason{apiclient.ReasonTimeout, apiclient.ReasonNetwork, apiclient.ReasonDecode, apiclient.ReasonTooLarge, apiclient.ReasonRedirect} {
 		m.requestErrors.WithLabelValues(string(r))
 	}
 	return m

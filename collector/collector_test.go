@@ -236,10 +236,11 @@ imichat_api_rate_limit_remaining 8999
 # HELP imichat_api_rate_limit_reset_timestamp_seconds When the API quota resets, in Unix seconds, from the Rate-Limit-Reset header of the last response that carried it.
 # TYPE imichat_api_rate_limit_reset_timestamp_seconds gauge
 imichat_api_rate_limit_reset_timestamp_seconds 1.7956512e+09
-# HELP imichat_api_request_errors_total Requests to the chat-list API that got no usable response, by reason: timeout, network, decode, too_large.
+# HELP imichat_api_request_errors_total Requests to the chat-list API that got no usable response, by reason: timeout, network, decode, too_large, redirect (the API redirected to another origin, or from https to http: the token was not sent there).
 # TYPE imichat_api_request_errors_total counter
 imichat_api_request_errors_total{reason="decode"} 1
 imichat_api_request_errors_total{reason="network"} 0
+imichat_api_request_errors_total{reason="redirect"} 0
 imichat_api_request_errors_total{reason="timeout"} 2
 imichat_api_request_errors_total{reason="too_large"} 0
 # HELP imichat_api_responses_total Responses received from the chat-list API, by the API's status_code ("" when the body carried none, "other" for undocumented codes past the first 20) and HTTP status. 4305 is success.

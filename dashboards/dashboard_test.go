@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -186,7 +187,7 @@ func metricNames(e parser.Expr, known []string) []string {
 			names = append(names, vs.Name)
 		}
 		for _, m := range vs.LabelMatchers {
-			if m.Name != labels.MetricName || (vs.Name != "" && m.Type == labels.MatchEqual) {
+			if m.Name != model.MetricNameLabel || (vs.Name != "" && m.Type == labels.MatchEqual) {
 				continue
 			}
 			switch m.Type {

@@ -69,7 +69,7 @@ func (m *model) learn(o observation) {
 			q.observe(0, seconds(o.at.Sub(f.CreatedAt)), false)
 			return
 		}
-		left := clampTime(f.UpdatedAt, f.CreatedAt, o.at)
+		left := leftQueue(f, f.CreatedAt, o.at)
 		q.observe(0, seconds(left.Sub(f.CreatedAt)), true)
 		m.beginEpisode(f, o.at)
 		return
@@ -89,8 +89,27 @@ func (m *model) learn(o observation) {
 	// It left the status between the two reads; updated_at says when, as
 	// far as the two reads allow.
 	left := clampTime(f.UpdatedAt, o.old.readAt, o.at)
+	if old.Status == "queued" {
+		left = leftQueue(f, o.old.readAt, o.at)
+	}
 	h.observe(from, seconds(left.Sub(entered)), true)
 	m.beginEpisode(f, o.at)
+}
+
+// leftQueue is when a chat seen out of the queue at "at", and last seen
+// queued (or created) at "since", left the queue. Its updated_at says so
+// when it was picked and nothing happened since, or when it was closed
+// unassigned (abandoned). Otherwise (on hold, or closed by an agent),
+// updated_at is a later change: the pick lies somewhere before it, and is
+// taken a third of the way in, since queue waits are short. Taking
+// updated_at itself would put every such pick late, make the queue look
+// slower than it is, and so re-read queued chats too late to learn better.
+func leftQueue(f *apiclient.Chat, since, at time.Time) time.Time {
+	upd := clampTime(f.UpdatedAt, since, at)
+	if f.Status == "picked" || (f.Status == "closed" && f.Assignee == "") {
+		return upd
+	}
+	return since.Add(upd.Sub(since) / 3)
 }
 
 // beginEpisode records the time a chat has spent so far in the open
@@ -131,17 +150,6 @@ func (m *model) settle(now time.Time) {
 		h.decay(now)
 		h.refreshCum()
 	}
-}
-
-// leaveProbability is the probability that a chat read at readAt in its
-// status has left it by now.
-func (m *model) leaveProbability(c *entry, now time.Time) float64 {
-	h := m.byStatus[c.Status]
-	if h == nil {
-		return 0
-	}
-	entered := enteredStatus(&c.Chat)
-	return h.leaveProbability(seconds(c.readAt.Sub(entered)), seconds(now.Sub(entered)))
 }
 
 // areaSteps is the resolution of the integrals below (midpoint rule).
