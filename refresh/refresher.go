@@ -342,7 +342,7 @@ func (r *Refresher) fill(now time.Time) {
 // Value weights: the queued count is what people are paged on.
 const (
 	weightQueued = 1.0
-	weightOther  = 0.05
+	weightOther  = 0.01
 	// headWeight discounts the head: an error there is corrected by the
 	// next head read anyway, while one further down lasts until its page
 	// is chosen. Measured on the quota replay: 1 gave a mean error of 1.30
