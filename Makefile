@@ -53,7 +53,7 @@ PLATFORMS  ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 BUILD_DIR  ?= .build
 TARBALLS   ?= .tarballs
 
-.PHONY: all build test lint unit rules fuzz vuln staticcheck release-test \
+.PHONY: all build test lint unit rules fuzz vuln staticcheck release-test replay \
         crossbuild release bench demo clean
 
 all: build
@@ -147,6 +147,11 @@ release: crossbuild
 ## checked (scripts/release_test.sh).
 release-test:
 	MAKE="$(MAKE)" bash scripts/release_test.sh
+
+## replay: the quota replay's matrix (README, "The quota replay"): one line
+## per workload and strategy. A benchmark of a few minutes, not a test.
+replay:
+	@$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -timeout 60m ./refresh/ | grep '^replay '
 
 ## bench: the benchmarks quoted in the README.
 bench:
