@@ -78,7 +78,7 @@ func TestLookbackIsNeverReadPast(t *testing.T) {
 		QuotaShare: 1, DailyBudget: 1 << 30, MinInterval: 15 * time.Second})
 	ctx := context.Background()
 	inWindow := map[time.Time]int{} // chats created within the lookback, at a time
-	for range 4 * 60 * 4 { // four hours of pulls every 15 s
+	for range 4 * 60 * 4 {          // four hours of pulls every 15 s
 		if _, err := r.Snapshot(ctx); err != nil {
 			t.Fatal(err)
 		}
