@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -37,29 +36,15 @@ type pullResult struct {
 // answer is 200 and a valid exposition without duplicate series.
 func pull(t *testing.T, client *http.Client, url, scrapeTimeout string) pullResult {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
+	status, body := scrape(t, client, url, scrapeTimeout)
+	r := pullResult{status: status, body: body}
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d, want 200:\n%s", url, status, body)
 	}
-	if scrapeTimeout != "" {
-		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", scrapeTimeout)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading the body: %v", url, err)
-	}
-	r := pullResult{status: resp.StatusCode, body: string(body)}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: HTTP %d, want 200:\n%s", url, resp.StatusCode, body)
-	}
-	if !utf8.Valid(body) {
+	if !utf8.ValidString(body) {
 		t.Fatalf("GET %s: the exposition is not valid UTF-8", url)
 	}
+	var err error
 	r.fams, err = parseExposition(r.body)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)

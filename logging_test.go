@@ -76,6 +76,16 @@ func parseLogfmt(line string) (map[string]string, error) {
 	return m, nil
 }
 
+// parseLogLine parses a line of the program's log and checks it as
+// checkLogLine does.
+func parseLogLine(line string) (map[string]string, error) {
+	fields, err := parseLogfmt(line)
+	if err == nil {
+		err = checkLogLine(fields)
+	}
+	return fields, err
+}
+
 // checkLogLine requires a ts (RFC 3339, UTC) and a level, and no slog time.
 func checkLogLine(fields map[string]string) error {
 	ts, err := time.Parse(time.RFC3339Nano, fields["ts"])
@@ -166,10 +176,7 @@ func TestOneLogFormat(t *testing.T) {
 	var handshake, toolkit, own int
 	lines := strings.Split(strings.TrimSuffix(exp.logs.String(), "\n"), "\n")
 	for _, line := range lines {
-		fields, err := parseLogfmt(line)
-		if err == nil {
-			err = checkLogLine(fields)
-		}
+		fields, err := parseLogLine(line)
 		if err != nil {
 			t.Errorf("%v: %s", err, line)
 			continue
@@ -242,10 +249,7 @@ func TestDefaultLoggers(t *testing.T) {
 		t.Fatalf("%d lines, want 2:\n%s", len(lines), logs.String())
 	}
 	for i, want := range []string{"error", "warn"} {
-		fields, err := parseLogfmt(lines[i])
-		if err == nil {
-			err = checkLogLine(fields)
-		}
+		fields, err := parseLogLine(lines[i])
 		if err != nil || fields["level"] != want {
 			t.Errorf("%v, want level=%s: %s", err, want, lines[i])
 		}
