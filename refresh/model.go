@@ -44,8 +44,6 @@ func enteredStatus(c *apiclient.Chat) time.Time {
 	return c.CreatedAt
 }
 
-func seconds(d time.Duration) float64 { return d.Seconds() }
-
 func clampTime(t, lo, hi time.Time) time.Time {
 	if t.Before(lo) {
 		return lo
@@ -66,11 +64,11 @@ func (m *model) learn(o observation) {
 		// First seen. Every chat begins queued at its creation.
 		q := m.byStatus["queued"]
 		if f.Status == "queued" {
-			q.observe(0, seconds(o.at.Sub(f.CreatedAt)), false)
+			q.observe(0, o.at.Sub(f.CreatedAt).Seconds(), false)
 			return
 		}
 		left := leftQueue(f, f.CreatedAt, o.at)
-		q.observe(0, seconds(left.Sub(f.CreatedAt)), true)
+		q.observe(0, left.Sub(f.CreatedAt).Seconds(), true)
 		m.beginEpisode(f, o.at)
 		return
 	}
@@ -81,9 +79,9 @@ func (m *model) learn(o observation) {
 		return
 	}
 	entered := enteredStatus(old)
-	from := seconds(o.old.readAt.Sub(entered))
+	from := o.old.readAt.Sub(entered).Seconds()
 	if f.Status == old.Status && enteredStatus(f).Equal(entered) {
-		h.observe(from, seconds(o.at.Sub(entered)), false)
+		h.observe(from, o.at.Sub(entered).Seconds(), false)
 		return
 	}
 	// It left the status between the two reads; updated_at says when, as
@@ -92,7 +90,7 @@ func (m *model) learn(o observation) {
 	if old.Status == "queued" {
 		left = leftQueue(f, o.old.readAt, o.at)
 	}
-	h.observe(from, seconds(left.Sub(entered)), true)
+	h.observe(from, left.Sub(entered).Seconds(), true)
 	m.beginEpisode(f, o.at)
 }
 
@@ -116,7 +114,7 @@ func leftQueue(f *apiclient.Chat, since, at time.Time) time.Time {
 // status it was seen in.
 func (m *model) beginEpisode(f *apiclient.Chat, at time.Time) {
 	if h := m.byStatus[f.Status]; h != nil {
-		h.observe(0, seconds(at.Sub(enteredStatus(f))), false)
+		h.observe(0, at.Sub(enteredStatus(f)).Seconds(), false)
 	}
 }
 
@@ -164,8 +162,8 @@ func (m *model) changedArea(c *entry, now time.Time) float64 {
 		return 0
 	}
 	entered := enteredStatus(&c.Chat)
-	from := seconds(c.readAt.Sub(entered))
-	span := seconds(now.Sub(c.readAt))
+	from := c.readAt.Sub(entered).Seconds()
+	span := now.Sub(c.readAt).Seconds()
 	dt := span / areaSteps
 	sum := 0.0
 	for i := range areaSteps {

@@ -285,7 +285,7 @@ func (r *Refresher) holdBack(now time.Time) string {
 		if sinceTry < min(r.opts.MinInterval<<min(r.failures-1, 16), maxBackoff) {
 			return SkipBackoff
 		}
-	} else if sinceTry < r.opts.MinInterval && !r.deepening(now) {
+	} else if sinceTry < r.opts.MinInterval && !r.deepening() {
 		return SkipMinInterval
 	}
 	r.fill(now)
@@ -299,7 +299,7 @@ func (r *Refresher) holdBack(now time.Time) string {
 	headValue, headCost := r.headValue(now)
 	// Deepening and the sweep ride on a head read: worth a refresh when
 	// the bucket pays for both.
-	if extra := float64(affordable) - headCost; extra >= 1 && (r.deepening(now) || r.sweepDue >= 1) {
+	if extra := float64(affordable) - headCost; extra >= 1 && (r.deepening() || r.sweepDue >= 1) {
 		return ""
 	}
 	best := 0.0
@@ -313,7 +313,7 @@ func (r *Refresher) holdBack(now time.Time) string {
 }
 
 // deepening says the window is not yet complete and may deepen now.
-func (r *Refresher) deepening(time.Time) bool {
+func (r *Refresher) deepening() bool {
 	return !r.state.complete && r.deepTokens >= 1
 }
 

@@ -215,8 +215,8 @@ func (s *chatState) extend(oldest time.Time, atEnd bool) {
 }
 
 // prune drops the chats created before cutoff, the lookback: they are
-// outside the exporter's view from now on. It reports whether any went.
-func (s *chatState) prune(cutoff time.Time) bool {
+// outside the exporter's view from now on.
+func (s *chatState) prune(cutoff time.Time) {
 	if !s.covered.IsZero() && !s.covered.After(cutoff) {
 		s.complete = true
 	}
@@ -225,7 +225,7 @@ func (s *chatState) prune(cutoff time.Time) bool {
 	}
 	i := s.firstOlderThan(cutoff)
 	if i == len(s.list) {
-		return false
+		return
 	}
 	for _, e := range s.list[i:] {
 		s.forget(e)
@@ -233,7 +233,6 @@ func (s *chatState) prune(cutoff time.Time) bool {
 	clear(s.list[i:])
 	s.list = s.list[:i]
 	s.setOldest()
-	return true
 }
 
 // setOldest recomputes the oldest open chats from the index of open ones.
