@@ -3,6 +3,7 @@ package simulator
 import (
 	"bufio"
 	"context"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,9 +23,47 @@ type rateState struct {
 	exhausted        bool
 }
 
-// consumeLocked takes one request from the day's quota. The day is the UTC
-// day of the clock, so a virtual clock crossing midnight resets it.
-func (t *Tenant) consumeLocked(now int64, take bool) rateState {
+// account is what every team of one tenant (one URL) shares: the access
+// token and the daily quota. A Tenant made by New has an account of its own;
+// the teams of an Org share the Org's. Its mutex is a leaf lock: it may be
+// taken under a Tenant's mu, never the other way round.
+type account struct {
+	quotaPerDay  int
+	resetAsDelta bool
+	// forwardOnly: the quota day never moves back. Teams read the clock
+	// under their own locks, so on a shared account a request stamped just
+	// before midnight may arrive after one stamped just after it: it counts
+	// against the new day instead of resetting the quota a second time.
+	forwardOnly bool
+
+	mu        sync.Mutex
+	token     string
+	expired   map[string]bool
+	quotaDay  int64
+	quotaUsed int
+}
+
+func newAccount(token string, quotaPerDay int, resetAsDelta, forwardOnly bool) *account {
+	return &account{quotaPerDay: quotaPerDay, resetAsDelta: resetAsDelta, forwardOnly: forwardOnly,
+		token: token, expired: map[string]bool{}, quotaDay: math.MinInt64}
+}
+
+func (a *account) setToken(tok string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.token = tok
+	delete(a.expired, tok)
+}
+
+func (a *account) expire() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expired[a.token] = true
+}
+
+// consume takes one request from the day's quota (take) or just reads it.
+// The day is the UTC day of now, so a virtual clock crossing midnight resets it.
+func (a *account) consume(now int64, take bool) rateState {
 	const daySec = 86400
 	sec := now / 1e9
 	if now < 0 && now%1e9 != 0 {
@@ -34,16 +73,18 @@ func (t *Tenant) consumeLocked(now int64, take bool) rateState {
 	if sec < 0 && sec%daySec != 0 {
 		d--
 	}
-	if d != t.quotaDay {
-		t.quotaDay, t.quotaUsed = d, 0
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d != a.quotaDay && !(a.forwardOnly && d < a.quotaDay) {
+		a.quotaDay, a.quotaUsed = d, 0
 	}
 	if take {
-		t.quotaUsed++
+		a.quotaUsed++
 	}
-	rs := rateState{limit: t.cfg.QuotaPerDay, remaining: max(0, t.cfg.QuotaPerDay-t.quotaUsed)}
-	rs.exhausted = t.quotaUsed > t.cfg.QuotaPerDay
-	next := (d + 1) * daySec
-	if t.cfg.ResetAsDelta {
+	rs := rateState{limit: a.quotaPerDay, remaining: max(0, a.quotaPerDay-a.quotaUsed)}
+	rs.exhausted = a.quotaUsed > a.quotaPerDay
+	next := (a.quotaDay + 1) * daySec
+	if a.resetAsDelta {
 		rs.reset = (next*1e9 - now + 1e9 - 1) / 1e9
 	} else {
 		rs.reset = next
@@ -51,9 +92,35 @@ func (t *Tenant) consumeLocked(now int64, take bool) rateState {
 	return rs
 }
 
+// check returns the status code of a failed header check, or 0. Checks run
+// in the API's order: missing headers, expired token, wrong token, wrong
+// team. teamID is the team this handler serves; "" matches no team.
+func (a *account) check(h http.Header, teamID string) (int, string) {
+	tok, team := header(h, "Access_token"), header(h, "Teamid")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case tok == "" && team == "":
+		return 2002, "Mandatory headers are missing: access_token, teamid"
+	case tok == "":
+		return 2002, "Mandatory header is missing: access_token"
+	case team == "":
+		return 2002, "Mandatory header is missing: teamid"
+	case a.expired[tok]:
+		return 2004, ""
+	case tok != a.token:
+		return 2003, ""
+	case team != teamID:
+		return 2010, ""
+	}
+	return 0, ""
+}
+
 // trxid is random-ish but reproducible per seed: a UUID-shaped string.
-func (t *Tenant) trxid() string {
-	n := t.trxSeq.Add(1)
+func (t *Tenant) trxid() string { return trxidAt(t.trxSeq.Add(1)) }
+
+// trxidAt renders the n-th transaction id of a sequence.
+func trxidAt(n uint64) string {
 	a, b := mix(n, 0x7e), mix(n, 0x1d)
 	var buf [36]byte
 	j := 0
@@ -111,9 +178,7 @@ func parsePage(rawQuery string) (int, bool) {
 // in this order: quota, method, missing header, token, team, page.
 func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != ChatsPath {
-		t.mu.Lock()
-		rs := t.consumeLocked(t.clock().UnixNano(), false)
-		t.mu.Unlock()
+		rs := t.acct.consume(t.clock().UnixNano(), false)
 		setRate(w.Header(), rs, t.trxid())
 		http.NotFound(w, r)
 		return
@@ -127,15 +192,11 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	t.mu.Lock()
 	now := t.nowLocked()
-	rs := t.consumeLocked(now, true)
+	rs := t.acct.consume(now, true)
 	setRate(w.Header(), rs, trx)
 	if rs.exhausted {
 		t.mu.Unlock()
-		// No status code for an exhausted quota is documented, so this is
-		// deliberately not an envelope: clients must cope with plain text.
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusTooManyRequests)
-		w.Write([]byte("rate limit exceeded: daily quota of " + strconv.Itoa(rs.limit) + " requests used up\n"))
+		writeExhausted(w, rs)
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -144,7 +205,7 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeCode(w, 2099, "")
 		return
 	}
-	if code, desc := t.authLocked(r); code != 0 {
+	if code, desc := t.acct.check(r.Header, t.cfg.TeamID); code != 0 {
 		t.mu.Unlock()
 		writeCode(w, code, desc)
 		return
@@ -239,24 +300,13 @@ func (t *Tenant) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authLocked returns the status code of a failed header check, or 0.
-func (t *Tenant) authLocked(r *http.Request) (int, string) {
-	tok, team := header(r.Header, "Access_token"), header(r.Header, "Teamid")
-	switch {
-	case tok == "" && team == "":
-		return 2002, "Mandatory headers are missing: access_token, teamid"
-	case tok == "":
-		return 2002, "Mandatory header is missing: access_token"
-	case team == "":
-		return 2002, "Mandatory header is missing: teamid"
-	case t.expired[tok]:
-		return 2004, ""
-	case tok != t.token:
-		return 2003, ""
-	case team != t.cfg.TeamID:
-		return 2010, ""
-	}
-	return 0, ""
+// writeExhausted answers a request over the day's quota. No status code for
+// an exhausted quota is documented, so this is deliberately not an
+// envelope: clients must cope with plain text.
+func writeExhausted(w http.ResponseWriter, rs rateState) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusTooManyRequests)
+	w.Write([]byte("rate limit exceeded: daily quota of " + strconv.Itoa(rs.limit) + " requests used up\n"))
 }
 
 // header is Header.Get for an already canonical key, without
@@ -286,8 +336,7 @@ func (t *Tenant) afterPageLocked(page int, matched bool, now int64) {
 		}
 	}
 	if f.RotateTokenAfterPage > 0 && page == f.RotateTokenAfterPage {
-		t.token = f.RotatedToken
-		delete(t.expired, t.token)
+		t.acct.setToken(f.RotatedToken)
 		f.RotateTokenAfterPage = 0
 	}
 }

@@ -11,6 +11,9 @@
 // never imports the exporter's apiclient, so that decoding tests exercise a
 // real, independent encoder.
 //
+// A Tenant is one team behind its own token and quota; an Org is a tenant as
+// the real API has it, several teams behind one URL, one token and one quota.
+//
 // A chat's status is a pure function of the clock (each generated chat
 // carries its whole lifecycle schedule), so the tenant evolves without a
 // ticker and a virtual clock may jump a day in one step.
@@ -149,14 +152,13 @@ type Tenant struct {
 	requests atomic.Int64
 	trxSeq   atomic.Uint64
 
+	// acct holds the token and the quota: the Tenant's own, or its Org's.
+	acct *account
+
 	mu         sync.Mutex
 	recs       []*rec // sorted by (created, seq) ascending; the wire order is the reverse
 	seq        uint64
-	token      string
-	expired    map[string]bool
 	fault      Fault
-	quotaDay   int64
-	quotaUsed  int
 	gen        generator
 	arrivalsOn bool
 	nextArr    int64 // created_at (ns) of the next generated arrival
@@ -174,7 +176,11 @@ type Tenant struct {
 
 // New builds a tenant. It panics when Token or TeamID is empty: a tenant
 // without credentials would make every header test meaningless.
-func New(cfg Config) *Tenant {
+func New(cfg Config) *Tenant { return newWithAccount(cfg, nil) }
+
+// newWithAccount builds a tenant on acct (the teams of an Org share one);
+// nil gives it an account of its own made from cfg.
+func newWithAccount(cfg Config, acct *account) *Tenant {
 	if cfg.Token == "" || cfg.TeamID == "" {
 		panic("simulator: Config.Token and Config.TeamID are required")
 	}
@@ -190,7 +196,10 @@ func New(cfg Config) *Tenant {
 	if cfg.QuotaPerDay <= 0 {
 		cfg.QuotaPerDay = 10000
 	}
-	t := &Tenant{cfg: cfg, clock: cfg.Clock, token: cfg.Token, expired: map[string]bool{}}
+	if acct == nil {
+		acct = newAccount(cfg.Token, cfg.QuotaPerDay, cfg.ResetAsDelta, false)
+	}
+	t := &Tenant{cfg: cfg, clock: cfg.Clock, acct: acct}
 	if t.clock == nil {
 		t.clock = time.Now
 	}
@@ -476,19 +485,12 @@ func (t *Tenant) Delete(chatID string) bool {
 }
 
 // SetToken rotates the token: the old one answers 2003 (or 2004 if it had expired).
-func (t *Tenant) SetToken(tok string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.token = tok
-	delete(t.expired, tok)
-}
+// On a team of an Org it rotates the Org's one token, for every team.
+func (t *Tenant) SetToken(tok string) { t.acct.setToken(tok) }
 
 // ExpireToken makes the current token answer 2004 until SetToken.
-func (t *Tenant) ExpireToken() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.expired[t.token] = true
-}
+// On a team of an Org it expires the Org's one token, for every team.
+func (t *Tenant) ExpireToken() { t.acct.expire() }
 
 // SetFault installs f as the one active fault, replacing any previous one.
 func (t *Tenant) SetFault(f Fault) {
