@@ -54,6 +54,10 @@ type Options struct {
 	// DailyBudget is the quota assumed when the API sends no rate-limit
 	// headers. Default 10,000, the documented quota.
 	DailyBudget int64
+	// Quota is the tenant's quota when several teams share it: their
+	// refreshers draw on it together. nil: one of the refresher's own,
+	// from QuotaShare and DailyBudget.
+	Quota *Quota
 	// Timeout bounds one refresh, which goes on in the background when a
 	// scrape stops waiting for it. Default 5m.
 	Timeout time.Duration
@@ -95,6 +99,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.RateLimit == nil {
 		o.RateLimit = func() apiclient.RateLimit { return apiclient.RateLimit{} }
+	}
+	if o.Quota == nil {
+		o.Quota = NewQuota(o.QuotaShare, o.DailyBudget)
 	}
 }
 
@@ -199,7 +206,7 @@ func New(opts Options) *Refresher {
 	r := &Refresher{
 		opts:  opts,
 		model: newModel(),
-		pacer: newPacer(opts.QuotaShare, opts.DailyBudget),
+		pacer: opts.Quota.join(),
 		price: minPrice,
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "imichat", Name: "refresh_skipped_total",
@@ -211,9 +218,7 @@ func New(opts Options) *Refresher {
 		}, []string{"part"}),
 	}
 	// The cold start's burst, paid for by a slower pace afterwards.
-	grant := coldStartShare * opts.QuotaShare * float64(opts.DailyBudget)
-	r.pacer.grant(grant)
-	r.deepTokens = grant
+	r.deepTokens = r.pacer.grant(coldStartShare)
 	for _, reason := range []string{SkipMinInterval, SkipQuota, SkipBackoff} {
 		r.skipped.WithLabelValues(reason)
 	}
@@ -222,6 +227,11 @@ func New(opts Options) *Refresher {
 	}
 	return r
 }
+
+// Close gives the refresher's part of its tenant's quota back to the
+// tenant's other teams; a refresh in flight ends on its own. Use it when a
+// team is no longer exported.
+func (r *Refresher) Close() { r.pacer.leave() }
 
 // Describe implements prometheus.Collector.
 func (r *Refresher) Describe(ch chan<- *prometheus.Desc) {
@@ -289,7 +299,7 @@ func (r *Refresher) holdBack(now time.Time) string {
 		return SkipMinInterval
 	}
 	r.fill(now)
-	affordable := r.pacer.affordable()
+	affordable := r.affordable()
 	if affordable < 1 {
 		return SkipQuota
 	}
@@ -320,13 +330,12 @@ func (r *Refresher) deepening() bool {
 // fill brings the pacer, the deepening's and the sweep's allowances and
 // the price of a page up to now.
 func (r *Refresher) fill(now time.Time) {
-	last := r.pacer.last
-	rate := r.pacer.fill(now, r.opts.RateLimit())
+	rate, since := r.pacer.fill(now, r.opts.RateLimit(), r.model.arrivalRate())
 	r.model.settle(now)
-	if last.IsZero() || !now.After(last) {
+	if since <= 0 {
 		return
 	}
-	dt := now.Sub(last).Seconds()
+	dt := since.Seconds()
 	if !r.state.complete {
 		r.deepTokens += deepenShare * rate * dt
 	}
@@ -335,7 +344,7 @@ func (r *Refresher) fill(now time.Time) {
 	r.sweepDue = min(r.sweepDue+sweepRate*dt, windowPages)
 	// The price follows the bucket: a full bucket means pages worth less
 	// are worth reading, an empty one that only the best are.
-	level := r.pacer.tokens / r.pacer.capacity
+	level := r.pacer.level()
 	r.price = min(max(r.price*math.Exp(priceGain*(0.5-level)*dt/60), minPrice), maxPrice)
 }
 
@@ -452,6 +461,10 @@ func (r *Refresher) refresh(done chan struct{}) {
 	for part, n := range t {
 		r.pages.WithLabelValues(part).Add(float64(n))
 	}
+	if errors.Is(err, errOutOfQuota) {
+		r.skipped.WithLabelValues(SkipQuota).Inc()
+		return
+	}
 	r.lastPages, r.lastTook, r.lastErr = t.total(), took, err
 	if err != nil {
 		r.failures++
@@ -477,8 +490,15 @@ func (t tally) total() int {
 	return n
 }
 
+// errOutOfQuota ends a refresh that found the tenant's quota spent by
+// its other teams between the decision to refresh and the first page: the
+// last result stays served, and the refresh counts as held back.
+var errOutOfQuota = errors.New("the tenant's quota was spent by its other teams")
+
 // step is one refresh: head, deepen, open pages, sweep, within the pages
-// the pacer allows.
+// the pacer allows. Each run of pages reserves its pages of the tenant's
+// quota first, so that the teams of a tenant refreshing at once cannot
+// together spend more than it has.
 func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 	if r.state == nil {
 		r.state = newChatState()
@@ -489,28 +509,45 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 	r.state.prune(cutoff)
 	defer func() { r.state.prune(r.opts.Now().Add(-r.opts.Lookback)) }()
 	pagesLeft := r.opts.MaxPages
-	spend := func(part string, n int) {
+	// run reads at most want pages with read, within the quota.
+	run := func(part string, want int, read func(budget int) (int, error)) error {
+		reserved := r.reserve(want)
+		budget := reserved
+		if budget < 1 && part == PartHead {
+			if !r.state.covered.IsZero() {
+				return errOutOfQuota
+			}
+			budget = 1 // nothing to serve yet: the first page is due
+		}
+		if budget < 1 {
+			return nil
+		}
+		n, err := read(budget)
+		r.pacer.settle(r.opts.Now(), reserved, n)
 		t[part] += n
 		pagesLeft -= n
-		r.pacer.charge(r.opts.Now(), n)
+		return err
 	}
 
-	n, err := r.readHead(ctx, now, cutoff, min(pagesLeft, max(r.pacer.hardLimit(), 1)))
-	spend(PartHead, n)
+	err := run(PartHead, pagesLeft, func(budget int) (int, error) {
+		return r.readHead(ctx, now, cutoff, budget)
+	})
 	if err != nil {
+		if errors.Is(err, errOutOfQuota) {
+			return err
+		}
 		return fmt.Errorf("head: %w", err)
 	}
 	r.state.prune(cutoff) // a cold head may have reached the lookback
 
 	if !r.state.complete {
-		budget := min(pagesLeft, int(r.deepTokens), r.affordable())
-		if budget > 0 {
+		err := run(PartDeepen, min(pagesLeft, int(r.deepTokens), r.affordable()), func(budget int) (int, error) {
 			n, err := r.deepen(ctx, cutoff, budget)
-			spend(PartDeepen, n)
 			r.deepTokens = max(r.deepTokens-float64(n), 0)
-			if err != nil {
-				return fmt.Errorf("deepen: %w", err)
-			}
+			return n, err
+		})
+		if err != nil {
+			return fmt.Errorf("deepen: %w", err)
 		}
 	}
 
@@ -519,25 +556,30 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 			if pv.value < r.price || pagesLeft < 1 || r.affordable() < 1 {
 				break
 			}
-			p, err := r.opts.Fetcher.FetchPage(ctx, pv.page)
-			spend(PartOpen, 1)
+			err := run(PartOpen, 1, func(int) (int, error) {
+				p, err := r.opts.Fetcher.FetchPage(ctx, pv.page)
+				if err != nil {
+					return 1, fmt.Errorf("page %d: %w", pv.page, err)
+				}
+				r.state.replace(p.Chats, now, pv.page == r.opts.FirstPage, len(p.Chats) < apiclient.PageSize)
+				return 1, nil
+			})
 			if err != nil {
-				return fmt.Errorf("open chats: page %d: %w", pv.page, err)
+				return fmt.Errorf("open chats: %w", err)
 			}
-			r.state.replace(p.Chats, now, pv.page == r.opts.FirstPage, len(p.Chats) < apiclient.PageSize)
 		}
 	}
 
-	if budget := min(int(r.sweepDue), pagesLeft, r.affordable()); budget > 0 {
+	err = run(PartSweep, min(int(r.sweepDue), pagesLeft, r.affordable()), func(budget int) (int, error) {
 		n, err := r.sweep(ctx, now, cutoff, budget)
-		spend(PartSweep, n)
 		r.sweepDue = max(r.sweepDue-float64(n), 0)
 		if r.headAtEnd {
 			r.sweepDue = 0 // the head read the whole window
 		}
-		if err != nil {
-			return fmt.Errorf("sweep: %w", err)
-		}
+		return n, err
+	})
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
 	}
 	return nil
 }
@@ -613,8 +655,13 @@ func (r *Refresher) quotaOut() bool {
 
 // affordable is what the pacer allows now, with the latest headers.
 func (r *Refresher) affordable() int {
-	r.pacer.limits(r.opts.Now(), r.opts.RateLimit())
-	return r.pacer.affordable()
+	return r.pacer.affordable(r.opts.Now(), r.opts.RateLimit())
+}
+
+// reserve takes up to n pages of the tenant's quota for a run about to
+// start; the run's end settles it with what it used.
+func (r *Refresher) reserve(n int) int {
+	return r.pacer.reserve(r.opts.Now(), r.opts.RateLimit(), n)
 }
 
 // readRun reads consecutive pages from first: at most maxPages, and no
