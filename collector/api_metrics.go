@@ -24,9 +24,38 @@ type APIMetrics struct {
 	responses     *prometheus.CounterVec
 	requestErrors *prometheus.CounterVec
 
+	limits *RateLimits
+
 	mu           sync.Mutex
-	limits       apiclient.RateLimit // the last value seen of each header
-	unknownCodes map[string]bool     // undocumented status codes given a label value of their own
+	unknownCodes map[string]bool // undocumented status codes given a label value of their own
+}
+
+// RateLimits keeps the last value seen of each rate-limit header. The
+// quota is the tenant's: the teams of one tenant share one RateLimits.
+type RateLimits struct {
+	mu     sync.Mutex
+	limits apiclient.RateLimit
+}
+
+func (l *RateLimits) observe(rl apiclient.RateLimit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if rl.HasLimit {
+		l.limits.Limit, l.limits.HasLimit = rl.Limit, true
+	}
+	if rl.HasRemaining {
+		l.limits.Remaining, l.limits.HasRemaining = rl.Remaining, true
+	}
+	if rl.HasReset {
+		l.limits.Reset, l.limits.HasReset = rl.Reset, true
+	}
+}
+
+// Get returns the last value seen of each header.
+func (l *RateLimits) Get() apiclient.RateLimit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.limits
 }
 
 // maxUnknownStatusCodes bounds the status_code label's values: a broken or
@@ -61,8 +90,13 @@ func (m *APIMetrics) statusLabel(code string) string {
 
 // NewAPIMetrics returns the counters, with the success and every error
 // reason present at 0 so that rates and ratios work from the first scrape.
-func NewAPIMetrics() *APIMetrics {
+func NewAPIMetrics() *APIMetrics { return NewAPIMetricsSharing(&RateLimits{}) }
+
+// NewAPIMetricsSharing returns the counters of one team of a tenant whose
+// rate-limit headers, shared by its teams, are kept in limits.
+func NewAPIMetricsSharing(limits *RateLimits) *APIMetrics {
 	m := &APIMetrics{
+		limits:       limits,
 		unknownCodes: map[string]bool{},
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
@@ -88,17 +122,7 @@ func (m *APIMetrics) ObserveResponse(statusCode string, httpStatus int, rl apicl
 	// client parses them), and undocumented ones are bounded; http_status
 	// is a number by construction.
 	m.responses.WithLabelValues(m.statusLabel(statusCode), strconv.Itoa(httpStatus)).Inc()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if rl.HasLimit {
-		m.limits.Limit, m.limits.HasLimit = rl.Limit, true
-	}
-	if rl.HasRemaining {
-		m.limits.Remaining, m.limits.HasRemaining = rl.Remaining, true
-	}
-	if rl.HasReset {
-		m.limits.Reset, m.limits.HasReset = rl.Reset, true
-	}
+	m.limits.observe(rl)
 }
 
 // ObserveRequestError counts a request that got no usable response.
@@ -107,11 +131,7 @@ func (m *APIMetrics) ObserveRequestError(reason apiclient.ErrorReason) {
 }
 
 // RateLimit returns the last rate-limit headers seen.
-func (m *APIMetrics) RateLimit() apiclient.RateLimit {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.limits
-}
+func (m *APIMetrics) RateLimit() apiclient.RateLimit { return m.limits.Get() }
 
 // Describe implements prometheus.Collector.
 func (m *APIMetrics) Describe(ch chan<- *prometheus.Desc) {
