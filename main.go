@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,14 +24,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
+	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
 	"github.com/imichat-exporter/imichat_exporter/refresh"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
+	"github.com/imichat-exporter/imichat_exporter/tenants"
 )
 
 const exporterName = "imichat_exporter"
@@ -42,6 +44,9 @@ const exporterName = "imichat_exporter"
 const tokenEnv = "IMICHAT_ACCESS_TOKEN"
 
 type config struct {
+	configFile, shard      string
+	tenants                *tenantconfig.Config // read from configFile
+	shardOf                tenantconfig.Shard
 	url, teamID, tokenFile string
 	tokenFromEnv           string
 	tokenFromEnvSet        bool
@@ -66,6 +71,10 @@ type config struct {
 func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, error) {
 	cfg := &config{}
 	app := kingpin.New(exporterName, "Prometheus exporter for imi.chat (Webex Engage) chat queues.")
+	app.Flag("config.file", "Multi-target mode: the YAML file of the tenants and teams served on /probe?tenant=NAME&team=ID (see README). Reloaded on SIGHUP and POST /-/reload.").
+		PlaceHolder("FILE").StringVar(&cfg.configFile)
+	app.Flag("config.shard", "With --config.file: run only the tenants of shard I of N (I/N), those whose Prometheus hashmod of the tenant name modulo N is I.").
+		PlaceHolder("I/N").StringVar(&cfg.shard)
 	app.Flag("imichat.url", "Base URL of the tenant, e.g. https://TENANT.imi.chat.").Envar("IMICHAT_URL").StringVar(&cfg.url)
 	app.Flag("imichat.team-id", "Team whose chats are listed (the teamid header).").Envar("IMICHAT_TEAM_ID").StringVar(&cfg.teamID)
 	app.Flag("imichat.access-token-file", "File holding the access token; read again when it changes. Alternatively set "+tokenEnv+".").
@@ -121,6 +130,10 @@ func (c *config) validate() error {
 	check(c.timeoutOffset < 0, "--web.timeout-offset must not be negative")
 	check(!strings.HasPrefix(c.telemetryPath, "/"), "--web.telemetry-path must start with /")
 	check(c.maxRequests < 0, "--web.max-requests must not be negative (0: no limit)")
+	if c.configFile != "" {
+		return errors.Join(append(errs, c.validateConfigFile())...)
+	}
+	check(c.shard != "", "--config.shard needs --config.file")
 	if c.demo {
 		check(c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet,
 			"--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv)
@@ -147,15 +160,33 @@ func (c *config) validate() error {
 	return errors.Join(errs...)
 }
 
+// validateConfigFile checks multi-target mode's settings and reads the
+// file.
+func (c *config) validateConfigFile() error {
+	var errs []error
+	if c.demo || c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet {
+		errs = append(errs, errors.New("--config.file names the tenants, teams and token files: unset --demo, --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv))
+	}
+	if c.shard != "" {
+		sh, err := tenantconfig.ParseShard(c.shard)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--config.shard: %w", err))
+		}
+		c.shardOf = sh
+	}
+	cfg, err := tenantconfig.Load(c.configFile, tenantconfig.Options{InsecureHTTP: c.insecureHTTP})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--config.file %w", err))
+	}
+	c.tenants = cfg
+	return errors.Join(errs...)
+}
+
 // checkURL rejects an upstream URL that is not http(s) with a host, and a
 // plain-http one off loopback unless insecure.
 func checkURL(raw string, insecure bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("--imichat.url %q is not an http(s) URL with a host", raw)
-	}
-	if u.Scheme == "http" && !insecure && !isLoopback(u.Hostname()) {
-		return errors.New("--imichat.url is plain http: the access token would cross the network in clear; use https or set --imichat.insecure-http")
+	if err := tenantconfig.CheckURL(raw, insecure); err != nil {
+		return fmt.Errorf("--imichat.url %w", err)
 	}
 	return nil
 }
@@ -171,14 +202,6 @@ func checkTokenFile(path string) error {
 		return fmt.Errorf("--imichat.access-token-file %s: %v", path, pe.Err)
 	}
 	return fmt.Errorf("--imichat.access-token-file: %v", err)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func main() {
@@ -236,12 +259,52 @@ func openUpstream(ctx context.Context, cfg *config, logger log.Logger) (upstream
 
 func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Logger) error {
 	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
-	up, closeUpstream, err := openUpstream(ctx, cfg, logger)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		versioncollector.NewCollector(exporterName),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	var err error
+	if cfg.configFile != "" {
+		err = serveTenants(ctx, cfg, registry, mux, logger)
+	} else {
+		var closeUpstream func()
+		closeUpstream, err = serveOneTeam(ctx, cfg, registry, mux, logger)
+		if closeUpstream != nil {
+			defer closeUpstream()
+		}
+	}
 	if err != nil {
 		return err
 	}
-	defer closeUpstream()
+	handlePprof(mux, cfg.telemetryPath)
+	if cfg.telemetryPath != "/" {
+		links := []web.LandingLinks{{Address: cfg.telemetryPath, Text: "Metrics"}}
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "imi.chat Exporter",
+			Description: "Prometheus exporter for imi.chat chat queues",
+			Version:     version.Info(),
+			Links:       links,
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/", landing)
+	}
 
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return serve(ctx, server, cfg.webFlags, logger, webLogger, shutdownGrace)
+}
+
+// serveOneTeam wires single-tenant mode: one team, its metrics on the
+// metrics path.
+func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) (func(), error) {
+	up, closeUpstream, err := openUpstream(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	apiMetrics := collector.NewAPIMetrics()
 	client := &apiclient.Client{
 		BaseURL:  up.url,
@@ -273,35 +336,43 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 		Timeout:       cfg.timeout,
 		Logger:        logger,
 	})
-
 	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(
-		apiMetrics,
-		refresher,
-		labelLimit,
-		versioncollector.NewCollector(exporterName),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-
-	mux := http.NewServeMux()
+	registry.MustRegister(apiMetrics, refresher, labelLimit)
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
 		newMetricsHandler(registry, refresher, cfg.timeout, cfg.timeoutOffset, logger, collector.WithLabelLimit(labelLimit))))
-	handlePprof(mux, cfg.telemetryPath)
-	if cfg.telemetryPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "imi.chat Exporter",
-			Description: "Prometheus exporter for imi.chat chat queues",
-			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: cfg.telemetryPath, Text: "Metrics"}},
-		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
-	}
+	return closeUpstream, nil
+}
 
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return serve(ctx, server, cfg.webFlags, logger, webLogger, shutdownGrace)
+// serveTenants wires multi-target mode: the tenants and teams of the
+// configuration file on /probe, the exporter's own metrics on the metrics
+// path, reloads on SIGHUP and POST /-/reload.
+func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) error {
+	set := tenants.New(tenants.Defaults{
+		FirstPage:      cfg.firstPage,
+		Concurrency:    cfg.concurrency,
+		MaxPages:       cfg.maxPages,
+		MaxLabelValues: cfg.maxLabelValues,
+		Lookback:       cfg.lookback,
+		MinInterval:    cfg.minRefreshInterval,
+		SweepInterval:  cfg.sweepInterval,
+		Timeout:        cfg.timeout,
+		QuotaShare:     cfg.quotaShare,
+		DailyBudget:    cfg.dailyBudget,
+		Logger:         logger,
+	})
+	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, logger, registry)
+	if err := reloads.apply(cfg.tenants); err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		set.Close()
+	}()
+	go reloads.watchSIGHUP(ctx)
+	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
+		promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: errorLogger{logger}, ErrorHandling: promhttp.ContinueOnError})))
+	mux.Handle("/probe", limitInFlight(cfg.maxRequests, answerWhenStopping(ctx,
+		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger))))
+	mux.Handle("/-/reload", reloads)
+	return nil
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,10 +44,14 @@ func (l *RateLimits) observe(rl apiclient.RateLimit) {
 	if rl.HasLimit {
 		l.limits.Limit, l.limits.HasLimit = rl.Limit, true
 	}
-	if rl.HasRemaining {
+	// Within one quota period the remaining count only falls: answers
+	// that arrive out of order (pages in flight at once, teams of one
+	// tenant) do not raise it again. A new reset time is a new period.
+	samePeriod := rl.HasReset && l.limits.HasReset && rl.Reset.Sub(l.limits.Reset).Abs() < 2*time.Second
+	if rl.HasRemaining && (!samePeriod || !l.limits.HasRemaining || rl.Remaining < l.limits.Remaining) {
 		l.limits.Remaining, l.limits.HasRemaining = rl.Remaining, true
 	}
-	if rl.HasReset {
+	if rl.HasReset && !samePeriod {
 		l.limits.Reset, l.limits.HasReset = rl.Reset, true
 	}
 }

@@ -1,0 +1,317 @@
+// Package config reads the exporter's configuration file: the tenants of
+// multi-target mode, their teams, and how each tenant is reached. It checks
+// every setting when the file is read, so that a bad file is refused whole,
+// before anything runs on it (at start-up, or at a reload that then keeps
+// the running configuration).
+package config
+
+import (
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	promconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v2"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Tenants by name; the name is the probe's tenant parameter.
+	Tenants map[string]*Tenant `yaml:"tenants"`
+}
+
+// Tenant is one imi.chat tenant: one URL, one access token, one quota,
+// one or more teams. The optional settings left out (zero) take the
+// command line's values.
+type Tenant struct {
+	URL             string   `yaml:"url"`
+	AccessTokenFile string   `yaml:"access_token_file"`
+	Teams           []TeamID `yaml:"teams"`
+
+	QuotaShare  float64        `yaml:"quota_share,omitempty"`
+	DailyBudget int64          `yaml:"daily_budget,omitempty"`
+	FirstPage   *int           `yaml:"first_page,omitempty"`
+	Concurrency int            `yaml:"concurrency,omitempty"`
+	Lookback    model.Duration `yaml:"lookback,omitempty"`
+
+	HTTPClient promconfig.HTTPClientConfig `yaml:"http_client,omitempty"`
+}
+
+// TeamID is a team's id as the API's teamid header carries it. The file
+// may write it as a string or a number.
+type TeamID string
+
+// UnmarshalYAML takes a scalar, quoted or not, as written: teams: [4711]
+// and teams: ["4711"] mean the same, and teams: [0471] is "0471" (not the
+// octal number 313 that YAML 1.1 would read).
+func (t *TeamID) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	*t = TeamID(s)
+	return nil
+}
+
+// Options are what the command line decides about every tenant.
+type Options struct {
+	// InsecureHTTP allows a plain-http URL off loopback.
+	InsecureHTTP bool
+}
+
+var (
+	tenantName = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	// teamIDSyntax keeps team ids header-safe and readable as label values.
+	teamIDSyntax = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+// Load reads and checks the file at path. Relative file names in it (the
+// token files, TLS files) are relative to the file's directory.
+func Load(path string, opts Options) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Parse(raw, filepath.Dir(path), opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes and checks a file's content; dir is the directory that
+// relative file names are relative to.
+func Parse(raw []byte, dir string, opts Options) (*Config, error) {
+	var file struct {
+		Tenants map[string]tenantValue `yaml:"tenants"`
+	}
+	if err := yaml.UnmarshalStrict(raw, &file); err != nil {
+		return nil, err
+	}
+	if len(file.Tenants) == 0 {
+		return nil, errors.New("no tenants: the file must list at least one under tenants:")
+	}
+	cfg := &Config{Tenants: make(map[string]*Tenant, len(file.Tenants))}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(file.Tenants)) {
+		v := file.Tenants[name]
+		if v.decode == nil {
+			errs = append(errs, fmt.Errorf("tenant %q: empty", name))
+			continue
+		}
+		t := &Tenant{}
+		if err := v.decode(t); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %q: %w", name, err))
+			continue
+		}
+		cfg.Tenants[name] = t
+		if t.AccessTokenFile != "" && !filepath.IsAbs(t.AccessTokenFile) {
+			t.AccessTokenFile = filepath.Join(dir, t.AccessTokenFile)
+		}
+		t.HTTPClient.SetDirectory(dir)
+		if err := t.check(name, opts); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %q: %w", name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// tenantValue keeps a tenant's YAML until Parse knows the tenant's name, so
+// that an error in decoding it (an unknown field, a value of the wrong type,
+// an http_client that Prometheus's own checks refuse) names the tenant.
+type tenantValue struct{ decode func(any) error }
+
+func (v *tenantValue) UnmarshalYAML(unmarshal func(any) error) error {
+	v.decode = unmarshal
+	return nil
+}
+
+// UnmarshalYAML starts every tenant from the defaults of an HTTP client
+// (redirects followed, HTTP/2 on), as Prometheus does.
+func (t *Tenant) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Tenant
+	*t = Tenant{HTTPClient: promconfig.DefaultHTTPClientConfig}
+	return unmarshal((*plain)(t))
+}
+
+// Names returns the tenants' names, sorted.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Tenants))
+	for n := range c.Tenants {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (t *Tenant) check(name string, opts Options) error {
+	if !tenantName.MatchString(name) {
+		return errors.New("the name must match [a-z0-9_-]+")
+	}
+	var errs []error
+	check := func(bad bool, msg string) {
+		if bad {
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	if err := CheckURL(t.URL, opts.InsecureHTTP); err != nil {
+		errs = append(errs, fmt.Errorf("url %w", err))
+	}
+	if t.AccessTokenFile == "" {
+		errs = append(errs, errors.New("access_token_file is required: the token comes from a file, never from this one"))
+	} else if err := checkTokenFile(t.AccessTokenFile); err != nil {
+		errs = append(errs, fmt.Errorf("access_token_file: %w", err))
+	}
+	check(len(t.Teams) == 0, "teams: list at least one team id")
+	seen := map[TeamID]bool{}
+	for _, id := range t.Teams {
+		switch {
+		case !teamIDSyntax.MatchString(string(id)):
+			errs = append(errs, fmt.Errorf("teams: %q is not a team id (letters, digits, _ . -; at most 64)", id))
+		case seen[id]:
+			errs = append(errs, fmt.Errorf("teams: %q is listed twice", id))
+		}
+		seen[id] = true
+	}
+	check(!(t.QuotaShare >= 0 && t.QuotaShare <= 1), "quota_share must be in (0, 1]") // NaN too
+	check(t.DailyBudget < 0, "daily_budget must be at least 1")
+	check(t.FirstPage != nil && *t.FirstPage < 0, "first_page must not be negative")
+	check(t.Concurrency < 0, "concurrency must be at least 1")
+	check(t.Lookback != 0 && time.Duration(t.Lookback) < time.Hour, "lookback must be at least 1h")
+	h := &t.HTTPClient
+	check(h.BasicAuth != nil || h.Authorization != nil || h.OAuth2 != nil || h.BearerToken != "" || h.BearerTokenFile != "",
+		"http_client must not set credentials (basic_auth, authorization, oauth2, bearer_token): the access token comes from access_token_file")
+	check(h.HTTPHeaders != nil, "http_client.http_headers is not supported: the exporter sets the API's headers itself")
+	if err := h.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("http_client: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckURL rejects an upstream URL that is not http(s) with a host, one
+// that carries credentials, a query or a fragment, and a plain-http one
+// off loopback unless insecure: the access token would cross the network
+// in clear. Its errors read after the setting's name, and never hold the
+// URL's password.
+func CheckURL(raw string, insecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// A url.Error repeats the URL, password and all: keep its reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not an http(s) URL: %v", err)
+	}
+	switch {
+	case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("%q is not an http(s) URL with a host", u.Redacted())
+	case u.User != nil:
+		return errors.New("must not carry credentials")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must not carry a query or a fragment")
+	case u.Scheme == "http" && !insecure && !IsLoopback(u.Hostname()):
+		return errors.New("is plain http: the access token would cross the network in clear; use https or set --imichat.insecure-http")
+	}
+	return nil
+}
+
+// IsLoopback tells whether host names this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkTokenFile reads the token file as the client will, and says what is
+// wrong with it without ever saying what it holds.
+func checkTokenFile(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s: %v", path, pe.Err)
+		}
+		return err
+	}
+	token := strings.TrimSpace(string(raw))
+	switch {
+	case token == "":
+		return fmt.Errorf("%s is empty", path)
+	case strings.ContainsAny(token, "\r\n"):
+		return fmt.Errorf("%s holds more than one line", path)
+	}
+	return nil
+}
+
+// SameConnection tells whether two tenants reach the API the same way:
+// URL, token file and HTTP client. A tenant whose connection did not
+// change at a reload keeps its teams' state.
+func (t *Tenant) SameConnection(o *Tenant) bool {
+	return t.URL == o.URL && t.AccessTokenFile == o.AccessTokenFile &&
+		reflect.DeepEqual(t.HTTPClient, o.HTTPClient)
+}
+
+// Shard is the part of the tenants that one of several replicas runs:
+// replica Index of Count.
+type Shard struct{ Index, Count uint64 }
+
+// ParseShard reads "I/N" (0 ≤ I < N).
+func ParseShard(s string) (Shard, error) {
+	var sh Shard
+	if _, err := fmt.Sscanf(s, "%d/%d", &sh.Index, &sh.Count); err != nil || sh.Count == 0 || sh.Index >= sh.Count ||
+		fmt.Sprintf("%d/%d", sh.Index, sh.Count) != s {
+		return Shard{}, fmt.Errorf("%q is not a shard I/N with 0 ≤ I < N", s)
+	}
+	return sh, nil
+}
+
+// Owns tells whether the replica runs the tenant: Prometheus's hashmod of
+// the tenant's name (the __param_tenant label) modulo Count is Index, so
+// that relabelling with action hashmod sends every probe of a tenant to
+// the replica that keeps its state. The zero Shard owns every tenant.
+func (s Shard) Owns(tenant string) bool {
+	if s.Count == 0 {
+		return true
+	}
+	return HashMod(tenant, s.Count) == s.Index
+}
+
+// HashMod is Prometheus's relabelling hashmod: the last 8 bytes of the
+// value's MD5, big-endian, modulo n.
+func HashMod(value string, n uint64) uint64 {
+	sum := md5.Sum([]byte(value))
+	return binary.BigEndian.Uint64(sum[8:]) % n
+}
+
+// Only returns the tenants the shard owns (the file itself when it owns
+// every one).
+func (c *Config) Only(s Shard) *Config {
+	if s.Count == 0 {
+		return c
+	}
+	out := &Config{Tenants: map[string]*Tenant{}}
+	for name, t := range c.Tenants {
+		if s.Owns(name) {
+			out.Tenants[name] = t
+		}
+	}
+	return out
+}

@@ -1,0 +1,323 @@
+// Package tenants runs the teams of the configuration file. Per tenant it
+// holds one HTTP client (its own connection pool), one token file and one
+// refresh.Quota that all the tenant's teams draw on; per team an API
+// client, the team's counters and a refresher with its merged state.
+//
+// Apply takes a new configuration, as a reload does: a tenant whose
+// connection did not change keeps its client and quota, a team whose
+// settings did not change keeps its refresher and so its state, and what
+// was removed stops and is freed. Tenants share nothing: one's expired
+// token, slow API or long history does not touch another's probes.
+package tenants
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/collector"
+	"github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/refresh"
+)
+
+// Defaults are the command line's settings: a tenant's settings left out
+// of the file take these.
+type Defaults struct {
+	FirstPage      int
+	Concurrency    int
+	MaxPages       int
+	MaxLabelValues int
+	Lookback       time.Duration
+	MinInterval    time.Duration
+	SweepInterval  time.Duration
+	Timeout        time.Duration
+	QuotaShare     float64
+	DailyBudget    int64
+	Logger         log.Logger
+	// NewHTTPClient builds a tenant's HTTP client; nil: prometheus/common's
+	// client from the tenant's http_client settings. Tests give an
+	// in-process transport.
+	NewHTTPClient func(name string, cfg promconfig.HTTPClientConfig) (*http.Client, error)
+	// Now is the refreshers' clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Team is one team's running exporter: what a probe of it serves.
+type Team struct {
+	Tenant, ID string
+	// Source is the team's chat numbers (its refresher).
+	Source collector.Source
+	// Registry holds the team's long-lived metrics: its API counters, the
+	// tenant's rate-limit gauges, its refresh counters and its folded
+	// label values.
+	Registry   *prometheus.Registry
+	LabelLimit *collector.LabelLimit
+
+	refresher *refresh.Refresher
+	settings  teamSettings
+}
+
+// teamSettings are what a team's refresher is built from: a team keeps
+// its state across a reload while they stay the same.
+type teamSettings struct {
+	firstPage, concurrency int
+	lookback               time.Duration
+}
+
+type tenant struct {
+	name   string
+	cfg    *config.Tenant
+	client *http.Client
+	token  *apiclient.FileToken
+	limits *collector.RateLimits
+	quota  *refresh.Quota
+	teams  map[string]*Team
+}
+
+// Set is the running tenants and teams. Its methods are safe for
+// concurrent use.
+type Set struct {
+	defaults Defaults
+
+	mu      sync.RWMutex
+	tenants map[string]*tenant
+}
+
+// New returns an empty set: Apply gives it its tenants.
+func New(d Defaults) *Set {
+	if d.Logger == nil {
+		d.Logger = log.NewNopLogger()
+	}
+	if d.NewHTTPClient == nil {
+		d.NewHTTPClient = func(name string, cfg promconfig.HTTPClientConfig) (*http.Client, error) {
+			return promconfig.NewClientFromConfig(cfg, "imichat_exporter_"+name)
+		}
+	}
+	return &Set{defaults: d, tenants: map[string]*tenant{}}
+}
+
+// Apply makes cfg the running configuration. It builds what is new before
+// it changes anything, so that an error leaves the running set as it was.
+func (s *Set) Apply(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	// Plan: every new connection is built here, where it may fail.
+	next := make(map[string]*tenant, len(cfg.Tenants))
+	var errs []error
+	for _, name := range cfg.Names() {
+		tc := cfg.Tenants[name]
+		if old := s.tenants[name]; old != nil && old.cfg.SameConnection(tc) {
+			next[name] = &tenant{name: name, cfg: tc, client: old.client, token: old.token, limits: old.limits, quota: old.quota}
+			continue
+		}
+		client, err := s.defaults.NewHTTPClient(name, tc.HTTPClient)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenant %q: http_client: %w", name, err))
+			continue
+		}
+		t := &tenant{name: name, cfg: tc, client: client,
+			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, limits: &collector.RateLimits{}}
+		// The API counts a tenant's requests wherever they come from:
+		// what the old connection spent stays counted.
+		if old := s.tenants[name]; old != nil && old.cfg.URL == tc.URL {
+			t.quota = old.quota
+		}
+		next[name] = t
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	// Commit: nothing below fails.
+	for name, t := range next {
+		old := s.tenants[name]
+		if t.quota == nil {
+			t.quota = refresh.NewQuota(s.quotaShare(t.cfg), s.dailyBudget(t.cfg))
+		} else {
+			t.quota.SetLimits(s.quotaShare(t.cfg), s.dailyBudget(t.cfg))
+		}
+		t.teams = make(map[string]*Team, len(t.cfg.Teams))
+		sameConnection := old != nil && old.client == t.client
+		for _, id := range t.cfg.Teams {
+			want := s.settings(t.cfg)
+			if sameConnection {
+				if team := old.teams[string(id)]; team != nil && team.settings == want {
+					t.teams[string(id)] = team
+					continue
+				}
+			}
+			t.teams[string(id)] = s.newTeam(t, string(id), want)
+		}
+		if old != nil {
+			for id, team := range old.teams {
+				if t.teams[id] != team {
+					team.refresher.Close()
+				}
+			}
+		}
+	}
+	for name, old := range s.tenants {
+		if next[name] == nil {
+			old.close()
+		}
+	}
+	s.tenants = next
+	return nil
+}
+
+// Close stops every team.
+func (s *Set) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tenants {
+		t.close()
+	}
+	s.tenants = map[string]*tenant{}
+}
+
+func (t *tenant) close() {
+	for _, team := range t.teams {
+		team.refresher.Close()
+	}
+	t.client.CloseIdleConnections()
+}
+
+func (s *Set) quotaShare(tc *config.Tenant) float64 {
+	if tc.QuotaShare > 0 {
+		return tc.QuotaShare
+	}
+	return s.defaults.QuotaShare
+}
+
+func (s *Set) dailyBudget(tc *config.Tenant) int64 {
+	if tc.DailyBudget > 0 {
+		return tc.DailyBudget
+	}
+	return s.defaults.DailyBudget
+}
+
+func (s *Set) settings(tc *config.Tenant) teamSettings {
+	st := teamSettings{firstPage: s.defaults.FirstPage, concurrency: s.defaults.Concurrency, lookback: s.defaults.Lookback}
+	if tc.FirstPage != nil {
+		st.firstPage = *tc.FirstPage
+	}
+	if tc.Concurrency > 0 {
+		st.concurrency = tc.Concurrency
+	}
+	if tc.Lookback > 0 {
+		st.lookback = time.Duration(tc.Lookback)
+	}
+	return st
+}
+
+func (s *Set) newTeam(t *tenant, id string, st teamSettings) *Team {
+	base, _ := url.Parse(t.cfg.URL) // checked by config
+	api := collector.NewAPIMetricsSharing(t.limits)
+	logger := log.With(s.defaults.Logger, "tenant", t.name, "team", id)
+	r := refresh.New(refresh.Options{
+		Fetcher: &apiclient.Client{
+			BaseURL: base, TeamID: id, Token: t.token, HTTPClient: t.client,
+			Observer: api, Logger: logger,
+		},
+		FirstPage:     st.firstPage,
+		Concurrency:   st.concurrency,
+		MaxPages:      s.defaults.MaxPages,
+		RateLimit:     t.limits.Get,
+		MinInterval:   s.defaults.MinInterval,
+		Lookback:      st.lookback,
+		SweepInterval: s.defaults.SweepInterval,
+		Timeout:       s.defaults.Timeout,
+		Quota:         t.quota,
+		Now:           s.defaults.Now,
+		Logger:        logger,
+	})
+	limit := collector.NewLabelLimit(s.defaults.MaxLabelValues)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(api, r, limit)
+	level.Debug(logger).Log("msg", "team started")
+	return &Team{Tenant: t.name, ID: id, Source: r, Registry: reg, LabelLimit: limit, refresher: r, settings: st}
+}
+
+// LookupError is a probe's tenant or team that this exporter does not
+// run; its message is one line for the probe's caller.
+type LookupError struct{ msg string }
+
+func (e *LookupError) Error() string { return e.msg }
+
+// maxEcho bounds what a lookup error repeats of its caller's input.
+const maxEcho = 64
+
+func echo(s string) string {
+	if len(s) > maxEcho {
+		s = s[:maxEcho] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// Lookup returns the running team of a probe. teamID may be empty when
+// the tenant has one team.
+func (s *Set) Lookup(tenantName, teamID string) (*Team, error) {
+	if tenantName == "" {
+		return nil, &LookupError{"missing parameter tenant"}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.tenants[tenantName]
+	if t == nil {
+		return nil, &LookupError{"unknown tenant " + echo(tenantName)}
+	}
+	if teamID == "" {
+		if len(t.teams) != 1 {
+			return nil, &LookupError{fmt.Sprintf("missing parameter team: tenant %s has %d teams (%s)",
+				echo(tenantName), len(t.teams), strings.Join(t.teamIDs(), ", "))}
+		}
+		for _, team := range t.teams {
+			return team, nil
+		}
+	}
+	team := t.teams[teamID]
+	if team == nil {
+		return nil, &LookupError{fmt.Sprintf("unknown team %s of tenant %s", echo(teamID), echo(tenantName))}
+	}
+	return team, nil
+}
+
+func (t *tenant) teamIDs() []string {
+	ids := make([]string, 0, len(t.teams))
+	for id := range t.teams {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Targets lists the running teams as tenant/team pairs, sorted.
+func (s *Set) Targets() [][2]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out [][2]string
+	for name, t := range s.tenants {
+		for _, id := range t.teamIDs() {
+			out = append(out, [2]string{name, id})
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	return out
+}
