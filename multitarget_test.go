@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,8 +44,15 @@ func teamPopulation(prefix string, n int, now time.Time) []simulator.Chat {
 	return chats
 }
 
-// startOrg serves a simulated tenant whose teams hold sizes[i] chats each.
+// startOrg serves a simulated tenant whose teams hold teams[id] chats each.
 func startOrg(t *testing.T, dir, name string, teams map[string]int) *testOrg {
+	t.Helper()
+	return startOrgBehind(t, dir, name, teams, nil)
+}
+
+// startOrgBehind is startOrg with the tenant behind a handler of the
+// test's (a gate), when wrap is not nil.
+func startOrgBehind(t *testing.T, dir, name string, teams map[string]int, wrap func(http.Handler) http.Handler) *testOrg {
 	t.Helper()
 	token := "token-of-" + name
 	cfg := simulator.OrgConfig{Token: token}
@@ -56,7 +64,11 @@ func startOrg(t *testing.T, dir, name string, teams map[string]int) *testOrg {
 	for id, n := range teams {
 		org.Team(id).Add(teamPopulation(name+id, n, now)...)
 	}
-	u, stop, err := simulator.Listen(context.Background(), org)
+	var h http.Handler = org
+	if wrap != nil {
+		h = wrap(org)
+	}
+	u, stop, err := simulator.Listen(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,5 +367,136 @@ func TestReloadKeepsTheStateOfWhatDidNotChange(t *testing.T) {
 	}
 	if n := acme.org.Team("4712").Requests(); n == 0 {
 		t.Fatal("acme/4712 was never read")
+	}
+}
+
+func TestSlowTenantDoesNotHoldBackTheOthers(t *testing.T) {
+	dir := t.TempDir()
+	var gate *pageGate
+	slow := startOrgBehind(t, dir, "slow", map[string]int{"1": 20}, func(h http.Handler) http.Handler {
+		gate = newPageGate(h)
+		return gate
+	})
+	fast := startOrg(t, dir, "fast", map[string]int{"1": 44})
+	configFile := filepath.Join(dir, "config.yml")
+	writeConfig(t, configFile, tenantEntry("slow", slow, "", "1"), tenantEntry("fast", fast, "", "1"))
+	base, _ := startMultiTarget(t, configFile)
+	client := &http.Client{}
+
+	// The slow tenant's API stops answering; a probe of it is in flight,
+	// its refresh held at the gate.
+	gate.Hold()
+	defer gate.Release()
+	slowDone := make(chan pullResult, 1)
+	go func() { slowDone <- pull(t, client, probeURL(base, "slow", "1"), "30") }()
+	select {
+	case <-gate.arrived:
+	case <-time.After(10 * time.Second): // a bound for a broken test, not a measurement
+		t.Fatal("the slow tenant's probe never reached its API")
+	}
+	// Meanwhile the other tenant answers in full, exact.
+	for range 3 {
+		r := pull(t, client, probeURL(base, "fast", "1"), "10")
+		if r.up(t) != 1 {
+			t.Fatalf("fast tenant not up while the slow one hangs:\n%s", r.body)
+		}
+		checkTruth(t, r, fast.org.Team("1").Counts())
+	}
+	select {
+	case <-slowDone:
+		t.Fatal("the slow tenant's probe answered before its API did: the order this test relies on is broken")
+	default:
+	}
+	gate.Release()
+	if r := <-slowDone; r.up(t) != 1 {
+		t.Errorf("slow tenant not up once its API answered:\n%s", r.body)
+	}
+}
+
+func TestConfigFileFlags(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "acme.token")
+	os.WriteFile(tokenFile, []byte("secret-acme-token\n"), 0o600)
+	good := filepath.Join(dir, "good.yml")
+	os.WriteFile(good, []byte("tenants:\n  acme:\n    url: https://acme.imi.chat\n    access_token_file: acme.token\n    teams: [\"4711\"]\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yml")
+	os.WriteFile(bad, []byte("tenants:\n  acme:\n    url: https://acme.imi.chat\n    access_token_file: acme.token\n    teams: [\"4711\"]\n    token: x\n"), 0o600)
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"config file", []string{"--config.file=" + good}, nil, ""},
+		{"config file and shard", []string{"--config.file=" + good, "--config.shard=1/3"}, nil, ""},
+		{"and a url", []string{"--config.file=" + good, "--imichat.url=https://acme.imi.chat"}, nil, "--config.file names the tenants"},
+		{"and a team", []string{"--config.file=" + good, "--imichat.team-id=4711"}, nil, "--config.file names the tenants"},
+		{"and a token file", []string{"--config.file=" + good, "--imichat.access-token-file=" + tokenFile}, nil, "--config.file names the tenants"},
+		{"and a token in the environment", []string{"--config.file=" + good}, map[string]string{tokenEnv: "s"}, "--config.file names the tenants"},
+		{"and the demo", []string{"--config.file=" + good, "--demo"}, nil, "--config.file names the tenants"},
+		{"missing file", []string{"--config.file=" + filepath.Join(dir, "none.yml")}, nil, "no such file"},
+		{"unknown field", []string{"--config.file=" + bad}, nil, "field token not found"},
+		{"shard without a file", []string{"--config.shard=0/2", "--demo"}, nil, "--config.shard needs --config.file"},
+		{"shard out of range", []string{"--config.file=" + good, "--config.shard=3/3"}, nil, "--config.shard"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+			_, err := parseFlags(c.args, lookup)
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Errorf("error %v, want one containing %q", err, c.wantErr)
+			case err != nil && strings.Contains(err.Error(), "secret-acme-token"):
+				t.Errorf("the error shows the token: %v", err)
+			}
+		})
+	}
+}
+
+// TestSIGHUPReloads runs the binary: a new tenant in the file is served
+// after SIGHUP, and an invalid file afterwards keeps it.
+func TestSIGHUPReloads(t *testing.T) {
+	dir := t.TempDir()
+	acme := startOrg(t, dir, "acme", map[string]int{"4711": 12})
+	globex := startOrg(t, dir, "globex", map[string]int{"1": 9})
+	configFile := filepath.Join(dir, "config.yml")
+	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711"))
+	addr := freeAddr(t)
+	p := startBinary(t, append(append([]string{}, testExporterFlags...), "--config.file="+configFile, "--web.listen-address="+addr)...)
+	base := "http://" + addr
+	waitFor(t, probeURL(base, "acme", "4711"), 20*time.Second)
+
+	probeStatus := func() int {
+		resp, err := http.Get(probeURL(base, "globex", "1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := probeStatus(); s != http.StatusBadRequest {
+		t.Fatalf("globex before it is configured: HTTP %d", s)
+	}
+	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711"), tenantEntry("globex", globex, "", "1"))
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, probeURL(base, "globex", "1"), 20*time.Second)
+
+	os.WriteFile(configFile, []byte("tenants: [\n"), 0o600)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second) // a bound for a broken exporter
+	for !strings.Contains(p.stderr.String(), "reloading the configuration failed") {
+		if time.Now().After(deadline) {
+			t.Fatal("no log line for the invalid file")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := probeStatus(); s != http.StatusOK {
+		t.Errorf("globex after an invalid file: HTTP %d, want the running configuration kept", s)
 	}
 }
