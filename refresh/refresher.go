@@ -739,3 +739,6 @@ func (r *Refresher) sweep(ctx context.Context, now, cutoff time.Time, maxPages i
 	}
 	return res.Pages, nil
 }
+
+// Quota is the quota the refresher draws on.
+func (r *Refresher) Quota() *Quota { return r.opts.Quota }

@@ -1,0 +1,180 @@
+package tenants
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	promconfig "github.com/prometheus/common/config"
+
+	"github.com/imichat-exporter/imichat_exporter/config"
+)
+
+// testConfig parses a configuration file's content; token files named in
+// it are created in dir.
+func testConfig(t *testing.T, dir, content string) *config.Config {
+	t.Helper()
+	for _, name := range []string{"a.token", "b.token", "a2.token"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("tok-"+name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Parse([]byte(content), dir, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+const baseConfig = `tenants:
+  a:
+    url: https://a.imi.chat
+    access_token_file: a.token
+    teams: ["1", "2"]
+  b:
+    url: https://b.imi.chat
+    access_token_file: b.token
+    teams: ["9"]
+`
+
+func newTestSet(fail map[string]bool) *Set {
+	return New(Defaults{MaxPages: 10, QuotaShare: 0.5, DailyBudget: 10000,
+		NewHTTPClient: func(name string, _ promconfig.HTTPClientConfig) (*http.Client, error) {
+			if fail[name] {
+				return nil, errors.New("no client for " + name)
+			}
+			return &http.Client{}, nil
+		}})
+}
+
+func mustLookup(t *testing.T, s *Set, tenant, team string) *Team {
+	t.Helper()
+	tm, err := s.Lookup(tenant, team)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+func TestApplyKeepsWhatDidNotChange(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name    string
+		next    string
+		keepA1  bool // team a/1 keeps its refresher (and state)
+		keepB9  bool
+		sameAq  bool // tenant a keeps its quota (what it spent)
+		aShares bool // a's teams still share one quota
+	}{
+		{"same file", baseConfig, true, true, true, true},
+		{"a team added", strings.Replace(baseConfig, `teams: ["1", "2"]`, `teams: ["1", "2", "3"]`, 1), true, true, true, true},
+		{"quota share changed", strings.Replace(baseConfig, "    teams: [\"1\", \"2\"]\n", "    teams: [\"1\", \"2\"]\n    quota_share: 0.2\n", 1), true, true, true, true},
+		{"lookback changed", strings.Replace(baseConfig, "    teams: [\"1\", \"2\"]\n", "    teams: [\"1\", \"2\"]\n    lookback: 2h\n", 1), false, true, true, true},
+		{"token file changed", strings.Replace(baseConfig, "a.token", "a2.token", 1), false, true, true, true},
+		{"url changed", strings.Replace(baseConfig, "https://a.imi.chat", "https://a2.imi.chat", 1), false, true, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newTestSet(nil)
+			defer s.Close()
+			if err := s.Apply(testConfig(t, dir, baseConfig)); err != nil {
+				t.Fatal(err)
+			}
+			a1, a2, b9 := mustLookup(t, s, "a", "1"), mustLookup(t, s, "a", "2"), mustLookup(t, s, "b", "9")
+			quotaA := a1.refresher.Quota()
+			if a2.refresher.Quota() != quotaA || b9.refresher.Quota() == quotaA {
+				t.Fatal("the teams of a tenant do not share its quota, or tenants share one")
+			}
+			if err := s.Apply(testConfig(t, dir, c.next)); err != nil {
+				t.Fatal(err)
+			}
+			na1, na2, nb9 := mustLookup(t, s, "a", "1"), mustLookup(t, s, "a", "2"), mustLookup(t, s, "b", "9")
+			if (na1 == a1) != c.keepA1 {
+				t.Errorf("a/1 kept: %v, want %v", na1 == a1, c.keepA1)
+			}
+			if (nb9 == b9) != c.keepB9 {
+				t.Errorf("b/9 kept: %v, want %v", nb9 == b9, c.keepB9)
+			}
+			if (na1.refresher.Quota() == quotaA) != c.sameAq {
+				t.Errorf("a's quota kept: %v, want %v", na1.refresher.Quota() == quotaA, c.sameAq)
+			}
+			if (na1.refresher.Quota() == na2.refresher.Quota()) != c.aShares {
+				t.Errorf("a's teams share a quota: %v, want %v", na1.refresher.Quota() == na2.refresher.Quota(), c.aShares)
+			}
+		})
+	}
+}
+
+func TestApplyFailureLeavesTheRunningSet(t *testing.T) {
+	dir := t.TempDir()
+	fail := map[string]bool{}
+	s := newTestSet(fail)
+	defer s.Close()
+	if err := s.Apply(testConfig(t, dir, baseConfig)); err != nil {
+		t.Fatal(err)
+	}
+	b9 := mustLookup(t, s, "b", "9")
+	// c cannot be built: nothing of the new file applies, b stays.
+	fail["c"] = true
+	next := `tenants:
+  c:
+    url: https://c.imi.chat
+    access_token_file: a.token
+    teams: ["5"]
+`
+	err := s.Apply(testConfig(t, dir, next))
+	if err == nil || !strings.Contains(err.Error(), `tenant "c"`) {
+		t.Fatalf("Apply: %v, want the failure of tenant c", err)
+	}
+	if got := mustLookup(t, s, "b", "9"); got != b9 {
+		t.Error("b/9 replaced by a failed Apply")
+	}
+	if _, err := s.Lookup("c", "5"); err == nil {
+		t.Error("c applied although its client failed")
+	}
+}
+
+func TestLookup(t *testing.T) {
+	s := newTestSet(nil)
+	defer s.Close()
+	if err := s.Apply(testConfig(t, t.TempDir(), baseConfig)); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		tenant, team, want string // want: the team's ID, or the error
+	}{
+		{"a", "1", "1"},
+		{"b", "", "9"},
+		{"b", "9", "9"},
+		{"", "1", "missing parameter tenant"},
+		{"a", "", `missing parameter team: tenant "a" has 2 teams (1, 2)`},
+		{"x", "1", `unknown tenant "x"`},
+		{"a", "9", `unknown team "9" of tenant "a"`},
+		{strings.Repeat("z", 500), "", `unknown tenant "` + strings.Repeat("z", maxEcho)},
+	}
+	for _, c := range cases {
+		team, err := s.Lookup(c.tenant, c.team)
+		var got string
+		if err != nil {
+			got = err.Error()
+			var le *LookupError
+			if !errors.As(err, &le) {
+				t.Errorf("Lookup(%q, %q): %T, want a *LookupError", c.tenant, c.team, err)
+			}
+			if len(got) > 200 {
+				t.Errorf("Lookup(%.20q…): error of %d bytes echoes its input", c.tenant, len(got))
+			}
+		} else {
+			got = team.ID
+		}
+		if !strings.HasPrefix(got, c.want) {
+			t.Errorf("Lookup(%.20q, %q) = %q, want %q", c.tenant, c.team, got, c.want)
+		}
+	}
+	if got := s.Targets(); len(got) != 3 || got[0] != [2]string{"a", "1"} || got[2] != [2]string{"b", "9"} {
+		t.Errorf("Targets() = %v", got)
+	}
+}
