@@ -5,10 +5,13 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -28,6 +31,8 @@ var requiredAlerts = []string{
 	"ImichatChatQueuedTooLong",
 	"ImichatQuotaExhaustionPredicted",
 	"ImichatAPIErrorRatioHigh",
+	"ImichatProbeFailed",
+	"ImichatExporterConfigReloadFailed",
 }
 
 var (
@@ -157,6 +162,105 @@ func TestAlertUnitTestsCoverEveryAlert(t *testing.T) {
 		}
 		if !quiet[name] {
 			t.Errorf("%s: no unit test where %s does not fire", rulesTestFile, name)
+		}
+	}
+}
+
+// Multi-target mode: Prometheus probes /probe?tenant=NAME&team=ID and adds the
+// labels tenant and team to every series of a probe; single-tenant mode has
+// neither. Every alert works per target in both modes: no aggregation or
+// vector matching drops tenant or team (the quota alert drops team only, its
+// numbers being the tenant's), and the annotations name the tenant and team.
+// The alerts about the exporter itself (its /metrics: `up` without a tenant,
+// imichat_exporter_*) are exempt.
+func TestAlertRulesPerTarget(t *testing.T) {
+	rateLimit := regexp.MustCompile(`^imichat_api_rate_limit_`)
+	exporterOwn := regexp.MustCompile(`^imichat_exporter_`)
+	for _, r := range loadRules(t) {
+		if r.Alert == "" {
+			continue
+		}
+		e, err := promqlParser.ParseExpr(r.Expr)
+		if err != nil {
+			t.Errorf("%s: %v", r.Alert, err)
+			continue
+		}
+		own, perTenant := true, true
+		parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok {
+				return nil
+			}
+			inAbsent := slices.ContainsFunc(path, func(p parser.Node) bool {
+				c, ok := p.(*parser.Call)
+				return ok && c.Func.Name == "absent"
+			})
+			switch {
+			case vs.Name == "up":
+				// The exporter's own target and the probes' are told apart
+				// by the tenant label (absent() names no target).
+				switch {
+				case hasMatcher(vs, "tenant", labels.MatchEqual, ""):
+				case hasMatcher(vs, "tenant", labels.MatchNotEqual, ""):
+					own = false
+				case !inAbsent:
+					t.Errorf("%s: %s matches the exporter's own target and every probe alike; add tenant=\"\" or tenant!=\"\"", r.Alert, vs)
+				}
+				perTenant = false
+			case exporterOwn.MatchString(vs.Name):
+				perTenant = false
+			case rateLimit.MatchString(vs.Name):
+				own = false
+			default:
+				own, perTenant = false, false
+			}
+			return nil
+		})
+		if own {
+			continue
+		}
+
+		// The labels the alert must keep: tenant, and team unless the
+		// alert is about the tenant's quota.
+		keep := []string{"tenant", "team"}
+		if perTenant {
+			keep = []string{"tenant"}
+		}
+		dropsTeam := false
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			switch n := n.(type) {
+			case *parser.AggregateExpr:
+				for _, l := range []string{"tenant", "team"} {
+					kept := slices.Contains(n.Grouping, l) != n.Without
+					switch {
+					case !kept && slices.Contains(keep, l):
+						t.Errorf("%s: %s drops %s: keep the targets apart (by (..., tenant, team) or without (...))", r.Alert, n, l)
+					case !kept:
+						dropsTeam = true
+					}
+				}
+			case *parser.BinaryExpr:
+				vm := n.VectorMatching
+				if vm == nil || (len(vm.MatchingLabels) == 0 && !vm.On) {
+					return nil
+				}
+				for _, l := range keep {
+					if slices.Contains(vm.MatchingLabels, l) != vm.On {
+						t.Errorf("%s: %s matches the two sides without %s: a target could match another's", r.Alert, n.Op, l)
+					}
+				}
+			}
+			return nil
+		})
+		if perTenant && !dropsTeam {
+			t.Errorf("%s: alerts on the tenant's quota once per team; drop team (max without (team) ...)", r.Alert)
+		}
+		for _, a := range []string{"summary", "description"} {
+			for _, l := range keep {
+				if !strings.Contains(r.Annotations[a], "$labels."+l) {
+					t.Errorf("%s: the %s does not name the %s ($labels.%s)", r.Alert, a, l, l)
+				}
+			}
 		}
 	}
 }
