@@ -58,6 +58,10 @@ type variable struct {
 	Name       string          `json:"name"`
 	Query      json.RawMessage `json:"query"`
 	Datasource *datasourceRef  `json:"datasource"`
+	IncludeAll bool            `json:"includeAll"`
+	Multi      bool            `json:"multi"`
+	AllValue   *string         `json:"allValue"`
+	Refresh    int             `json:"refresh"`
 }
 
 // queryString returns a variable's query whether it is stored as a string (datasource
@@ -119,6 +123,8 @@ var promqlValues = map[string]string{
 	"__range_ms":      "3600000",
 	"job":             ".*",
 	"instance":        ".*",
+	"tenant":          ".*",
+	"team":            ".*",
 }
 
 // Sentinel values that let the structure checks see where a variable was used.
@@ -126,6 +132,8 @@ const (
 	rateIntervalSentinel = 4*time.Hour + 44*time.Minute + 44*time.Second
 	jobSentinel          = "JOB_VARIABLE"
 	instanceSentinel     = "INSTANCE_VARIABLE"
+	tenantSentinel       = "TENANT_VARIABLE"
+	teamSentinel         = "TEAM_VARIABLE"
 )
 
 var sentinelValues = map[string]string{
@@ -137,12 +145,22 @@ var sentinelValues = map[string]string{
 	"__range_ms":      "3600000",
 	"job":             jobSentinel,
 	"instance":        instanceSentinel,
+	"tenant":          tenantSentinel,
+	"team":            teamSentinel,
 }
+
+// A reference to a capture group of label_replace's regular expression, "$1":
+// no Grafana variable has that name, and Grafana leaves a name that is no
+// variable as it is.
+var captureRef = regexp.MustCompile(`^\$[0-9]+$`)
 
 // substitute replaces Grafana variables with values; an unknown variable is an error.
 func substitute(q string, values map[string]string) (string, error) {
 	var unknown []string
 	out := grafanaVar.ReplaceAllStringFunc(q, func(m string) string {
+		if captureRef.MatchString(m) {
+			return m
+		}
 		sub := grafanaVar.FindStringSubmatch(m)
 		name := sub[1] + sub[2] + sub[3]
 		v, ok := values[name]
@@ -285,8 +303,13 @@ func TestDashboardStructure(t *testing.T) {
 			t.Errorf("variable %s: %v", name, err)
 			continue
 		}
-		if names := metricNames(e, exportedMetricNames()); !slices.Equal(names, []string{"imichat_up"}) {
-			t.Errorf("variable %s: query %q selects %v, want imichat_up", name, q, names)
+		// In multi-target mode the exporter's own metrics (build info,
+		// configuration reloads) come from the job that scrapes its
+		// /metrics, which has no imichat_up: build info names that job.
+		names := metricNames(e, exportedMetricNames())
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"imichat_up"}) && !slices.Equal(names, []string{"imichat_exporter_build_info", "imichat_up"}) {
+			t.Errorf("variable %s: query %q selects %v, want imichat_up (and imichat_exporter_build_info)", name, q, names)
 		}
 	}
 
@@ -359,6 +382,7 @@ func TestDashboardQueriesUseVariables(t *testing.T) {
 				if !hasMatcher(n, "instance", labels.MatchRegexp, instanceSentinel) {
 					t.Errorf("%s: selector %s does not filter on instance=~\"$instance\"", q.where, n)
 				}
+				filtersTarget(t, q.where, n)
 			case *parser.Call:
 				switch n.Func.Name {
 				case "rate", "irate", "increase":
@@ -370,6 +394,26 @@ func TestDashboardQueriesUseVariables(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// filtersTarget: the selector filters on the tenant and team variables. A
+// metric of the tenant's probe uses tenant=~"$tenant" and team=~"$team". The
+// exporter's own metrics (imichat_exporter_*: on its /metrics in multi-target
+// mode, without tenant or team) use tenant=~"$tenant|" and team=~"$team|",
+// which keep them whatever tenant and team are selected.
+func filtersTarget(t *testing.T, where string, vs *parser.VectorSelector) {
+	t.Helper()
+	names := metricNames(vs, exportedMetricNames())
+	own := len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return !strings.HasPrefix(n, "imichat_exporter_") })
+	for _, v := range []struct{ label, sentinel string }{{"tenant", tenantSentinel}, {"team", teamSentinel}} {
+		want := v.sentinel
+		if own {
+			want += "|"
+		}
+		if !hasMatcher(vs, v.label, labels.MatchRegexp, want) {
+			t.Errorf("%s: selector %s does not filter on %s=~%q", where, vs, v.label, strings.Replace(want, v.sentinel, "$"+v.label, 1))
+		}
 	}
 }
 
@@ -455,5 +499,217 @@ func TestDashboardChecksRejectBadQueries(t *testing.T) {
 	}
 	if _, err := parseGrafanaExpr(`sum(imichat_up`, promqlValues); err == nil {
 		t.Error("PromQL syntax error not detected")
+	}
+}
+
+// Multi-target mode: Prometheus probes /probe?tenant=NAME&team=ID and adds the
+// labels tenant and team to every series of a probe; single-tenant mode has
+// neither. The variables tenant and team pick targets, team depending on
+// tenant. Their All must match the empty value too: label_values returns
+// nothing in single-tenant mode, Grafana then selects All, and every panel
+// filters on tenant=~"$tenant" (a label that is absent matches as empty).
+func TestDashboardTenantTeamVariables(t *testing.T) {
+	d := loadDashboard(t)
+	index := map[string]int{}
+	vars := map[string]variable{}
+	for i, v := range d.Templating.List {
+		index[v.Name] = i
+		vars[v.Name] = v
+	}
+	for _, c := range []struct {
+		name    string
+		filters []string // the variables its selector filters on: the chain
+	}{
+		{"tenant", []string{"job", "instance"}},
+		{"team", []string{"job", "instance", "tenant"}},
+	} {
+		v, ok := vars[c.name]
+		if !ok {
+			t.Errorf("no templating variable named %s", c.name)
+			continue
+		}
+		if v.Type != "query" {
+			t.Errorf("variable %s: type %q, want query", c.name, v.Type)
+		}
+		if v.Datasource == nil || v.Datasource.UID != "${datasource}" {
+			t.Errorf("variable %s: datasource %+v, want uid ${datasource}", c.name, v.Datasource)
+		}
+		if !v.IncludeAll || !v.Multi {
+			t.Errorf("variable %s: includeAll %v, multi %v: want both (several tenants and teams at once, All by default)", c.name, v.IncludeAll, v.Multi)
+		}
+		if v.Refresh == 0 {
+			t.Errorf("variable %s: refresh 0 keeps the tenants and teams of the day it was saved; refresh on load or on time range change", c.name)
+		}
+		switch {
+		case v.AllValue == nil:
+			t.Errorf("variable %s: no allValue: All would be the list of values, none in single-tenant mode", c.name)
+		default:
+			m, err := labels.NewMatcher(labels.MatchRegexp, c.name, *v.AllValue)
+			if err != nil || !m.Matches("") || !m.Matches("acme") {
+				t.Errorf("variable %s: allValue %q must match every value and the absent label (\".*\")", c.name, *v.AllValue)
+			}
+		}
+		for _, f := range c.filters {
+			if i, ok := index[f]; !ok || i > index[c.name] {
+				t.Errorf("variable %s: comes before %s, which it depends on", c.name, f)
+			}
+		}
+
+		q := v.queryString(t)
+		m := labelValuesQuery.FindStringSubmatch(q)
+		if m == nil || m[2] != c.name {
+			t.Errorf("variable %s: query %q, want label_values(imichat_up{...}, %s)", c.name, q, c.name)
+			continue
+		}
+		sentinels := map[string]string{"job": jobSentinel, "instance": instanceSentinel, "tenant": tenantSentinel}
+		e, err := parseGrafanaExpr(m[1], sentinelValues)
+		if err != nil {
+			t.Errorf("variable %s: %v", c.name, err)
+			continue
+		}
+		vs, ok := e.(*parser.VectorSelector)
+		if !ok || vs.Name != "imichat_up" {
+			t.Errorf("variable %s: query %q, want a selector of imichat_up (every target has it)", c.name, q)
+			continue
+		}
+		for _, f := range c.filters {
+			if !hasMatcher(vs, f, labels.MatchRegexp, sentinels[f]) {
+				t.Errorf("variable %s: query %q does not filter on %s=~\"$%s\"", c.name, q, f, f)
+			}
+		}
+	}
+}
+
+// Legends name the target of a per-target series in both modes. A legend of
+// {{tenant}} or {{team}} breaks in single-tenant mode, where the label is
+// absent: Grafana 9 prints the label's name, later versions the braces or
+// nothing. {{instance}} alone does not tell the targets of one multi-target
+// exporter apart in every setup. A per-target series is named {{target}}:
+// label_join(..., "target", " ", "tenant", "team", "instance"), which holds the
+// instance alone in single-tenant mode (and may be cut to "tenant team"). The
+// exporter's own metrics (imichat_exporter_*) have no tenant: {{instance}}.
+func TestDashboardLegendsNameTargets(t *testing.T) {
+	named := 0
+	for _, p := range loadVizPanels(t) {
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			tg := p.Targets[i]
+			ls := map[string]bool{}
+			for _, m := range legendLabel.FindAllStringSubmatch(tg.LegendFormat, -1) {
+				ls[m[1]] = true
+			}
+			if ls["tenant"] || ls["team"] {
+				t.Errorf("%s target %s: legend %q names tenant or team, absent in single-tenant mode; use {{target}}", p, tg.RefID, tg.LegendFormat)
+			}
+			names := metricNames(e, exportedMetricNames())
+			own := !slices.ContainsFunc(names, func(n string) bool { return !strings.HasPrefix(n, "imichat_exporter_") })
+			if ls["instance"] && !own {
+				t.Errorf("%s target %s: legend %q names a target by its instance; use {{target}} (label_join of tenant, team and instance)", p, tg.RefID, tg.LegendFormat)
+			}
+			if !ls["target"] {
+				continue
+			}
+			named++
+			joined := false
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				c, ok := n.(*parser.Call)
+				if !ok || c.Func.Name != "label_join" || len(c.Args) < 4 {
+					return nil
+				}
+				var args []string
+				for _, a := range c.Args[1:] {
+					if l, ok := unwrap(a).(*parser.StringLiteral); ok {
+						args = append(args, l.Val)
+					}
+				}
+				if len(args) == len(c.Args)-1 && args[0] == "target" && slices.Contains(args[2:], "tenant") && slices.Contains(args[2:], "instance") {
+					joined = true
+				}
+				return nil
+			})
+			if !joined {
+				t.Errorf("%s target %s: legend %q without label_join(..., \"target\", \" \", \"tenant\", ..., \"instance\")", p, tg.RefID, tg.LegendFormat)
+			}
+		}
+	}
+	if named == 0 {
+		t.Error("no legend names a target")
+	}
+}
+
+// Where a panel aggregates over targets it must not add up what does not add
+// up. Timestamps (the oldest queued chat, the window's start, the quota's
+// reset) and the quota's gauges are never summed or averaged. The quota is the
+// tenant's and every team reports it: its gauges are taken per tenant, with
+// max or min over the teams. An aggregation that keeps the instance apart (a
+// per-exporter view) keeps tenant and team apart too.
+func TestDashboardAggregationsKeepTargetsApart(t *testing.T) {
+	rateLimit := regexp.MustCompile(`^imichat_api_rate_limit_`)
+	keeps := func(a *parser.AggregateExpr, l string) bool { return slices.Contains(a.Grouping, l) != a.Without }
+	perTenant := 0
+	for _, q := range dashboardQueries(t, loadDashboard(t)) {
+		e, err := parseGrafanaExpr(q.expr, promqlValues)
+		if err != nil {
+			t.Errorf("%s: %v", q.where, err)
+			continue
+		}
+		parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+			switch n := n.(type) {
+			case *parser.AggregateExpr:
+				if !n.Without && keeps(n, "instance") && (!keeps(n, "tenant") || !keeps(n, "team")) {
+					t.Errorf("%s: %s keeps exporters apart but adds up their tenants or teams; group by tenant and team too", q.where, n.Op)
+				}
+			case *parser.VectorSelector:
+				timestamp := strings.HasSuffix(n.Name, "_timestamp_seconds")
+				quota := rateLimit.MatchString(n.Name)
+				if !timestamp && !quota {
+					return nil
+				}
+				var aggs []*parser.AggregateExpr
+				for _, p := range path {
+					if a, ok := p.(*parser.AggregateExpr); ok {
+						aggs = append(aggs, a)
+					}
+				}
+				for _, a := range aggs {
+					switch a.Op {
+					case parser.MIN, parser.MAX, parser.TOPK, parser.BOTTOMK:
+					default:
+						t.Errorf("%s: %s over %s: a timestamp or a quota does not add up; use min or max", q.where, a.Op, n.Name)
+					}
+				}
+				if !quota {
+					return nil
+				}
+				// One value per tenant: an aggregation drops team and
+				// keeps tenant, and below it label_replace empties the
+				// probe's instance (the target) where there is a tenant.
+				perTeam := !slices.ContainsFunc(aggs, func(a *parser.AggregateExpr) bool { return keeps(a, "tenant") && !keeps(a, "team") })
+				dropsInstance := slices.ContainsFunc(path, func(p parser.Node) bool {
+					c, ok := p.(*parser.Call)
+					if !ok || c.Func.Name != "label_replace" {
+						return false
+					}
+					var args []string
+					for _, a := range c.Args[1:] {
+						if l, ok := unwrap(a).(*parser.StringLiteral); ok {
+							args = append(args, l.Val)
+						}
+					}
+					return slices.Equal(args, []string{"instance", "", "tenant", ".+"})
+				})
+				if perTeam || !dropsInstance {
+					t.Errorf("%s: %s is the tenant's, repeated by every team: max without (team) (label_replace(..., \"instance\", \"\", \"tenant\", \".+\"))", q.where, n.Name)
+				} else {
+					perTenant++
+				}
+			}
+			return nil
+		})
+	}
+	if perTenant == 0 {
+		t.Error("no panel shows the quota per tenant")
 	}
 }

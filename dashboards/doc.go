@@ -9,4 +9,11 @@
 // covered window in hours) and lines where series overlap, a version for any
 // build, soft axis maxima, and rows from the queue's health down to the
 // exporter's own.
+//
+// Both exporter modes use the same dashboard and rules: single-tenant (series
+// with job and instance) and multi-target (/probe?tenant=NAME&team=ID, whose
+// series Prometheus labels with tenant and team). dashboard_test.go checks the
+// tenant and team variables, that every query filters on them and names and
+// aggregates targets so that both modes read right; rules_test.go that every
+// alert keeps the targets apart and names them.
 package dashboards

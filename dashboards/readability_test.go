@@ -76,14 +76,22 @@ var labelChars = map[string]int{
 	"status_code": 4,
 	"http_status": 3,
 	"version":     25, // v0.10.2-14-g1a2b3c4-dirty, as git describe stamps it
+
+	// Multi-target mode's labels, and the name of a target in both modes
+	// (see TestDashboardLegendsNameTargets): "acme 42" (tenant and team), or
+	// the instance in single-tenant mode.
+	"tenant": 16,
+	"team":   8,
+	"target": 25,
 }
 
-// How many values a label takes. Per-exporter labels count once: the
-// dashboard is read for one tenant's exporter (or an HA pair) at a time.
+// How many values a label takes. Per-target labels (job, instance, and in
+// multi-target mode tenant and team) count once: the dashboard is read for one
+// tenant's exporter (or an HA pair), or one probed tenant and team, at a time.
 // User-data labels (assignee, asset, tag, flag) are unbounded: a panel must
 // bound them itself, with topk.
 var labelValues = map[string]int{
-	"instance": 1, "job": 1,
+	"instance": 1, "job": 1, "tenant": 1, "team": 1,
 	"status":  4, // collector.Statuses
 	"channel": 8, // collector.Channels
 	"reason":  4, // request errors: timeout, network, decode, too_large; skipped: min_interval, quota, backoff
@@ -96,7 +104,7 @@ var labelValues = map[string]int{
 }
 
 // The labels of the exported metrics a panel may select without aggregating
-// (besides job and instance). A metric missing here is unbounded until added.
+// (besides job, instance, tenant and team). A metric missing here is unbounded until added.
 var metricLabels = map[string][]string{
 	"imichat_up":                                        nil,
 	"imichat_scrape_duration_seconds":                   nil,
@@ -118,10 +126,14 @@ var metricLabels = map[string][]string{
 	"imichat_refresh_skipped_total":                     {"reason"},
 	"imichat_label_values_folded_total":                 {"dimension"},
 	"imichat_exporter_build_info":                       {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
+
+	// Multi-target mode: the exporter's own /metrics.
+	"imichat_exporter_config_last_reload_successful":                nil,
+	"imichat_exporter_config_last_reload_success_timestamp_seconds": nil,
 }
 
 // The exporter's own health, as opposed to the tenant's chats and its API.
-var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|coverage_.*|label_values_folded_total|exporter_build_info)$`)
+var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|coverage_.*|label_values_folded_total|exporter_build_info|exporter_config_.*)$`)
 
 // The panel model the readability checks read.
 type vizPanel struct {
@@ -257,7 +269,7 @@ func mulBound(a, b int) int {
 func labelsBound(ls []string) int {
 	n := 1
 	for _, l := range ls {
-		if l == "job" || l == "instance" {
+		if l == "job" || l == "instance" || l == "tenant" || l == "team" {
 			continue
 		}
 		v, ok := labelValues[l]
