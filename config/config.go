@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,17 +211,9 @@ func (t *Tenant) check(name string, opts Options) error {
 // URL's password.
 func CheckURL(raw string, insecure bool) error {
 	u, err := url.Parse(raw)
-	if err != nil {
-		// A url.Error repeats the URL, password and all: keep its reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("is not an http(s) URL: %v", err)
-	}
 	switch {
-	case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return fmt.Errorf("%q is not an http(s) URL with a host", u.Redacted())
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("%s is not an http(s) URL with a host", quoteURL(raw, u))
 	case u.User != nil:
 		return errors.New("must not carry credentials")
 	case u.RawQuery != "" || u.Fragment != "":
@@ -229,6 +222,19 @@ func CheckURL(raw string, insecure bool) error {
 		return errors.New("is plain http: the access token would cross the network in clear; use https or set --imichat.insecure-http")
 	}
 	return nil
+}
+
+// quoteURL quotes a URL for an error without its password: redacted when
+// the URL parsed (u) with credentials, not shown when it holds an @ that
+// did not parse as credentials' end (what precedes it may be a password).
+func quoteURL(raw string, u *url.URL) string {
+	switch {
+	case u != nil && u.User != nil:
+		return strconv.Quote(u.Redacted())
+	case strings.Contains(raw, "@"):
+		return "(not shown: it holds an @)"
+	}
+	return strconv.Quote(raw)
 }
 
 // IsLoopback tells whether host names this machine.
