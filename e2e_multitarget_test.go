@@ -147,4 +147,8 @@ func TestEndToEndMultiTarget(t *testing.T) {
 	if !ok {
 		t.Errorf("imichat_exporter_config_last_reload_successful not 1 in Prometheus")
 	}
+	// Every dashboard panel has data, with both jobs and every tenant and
+	// team selected ("All").
+	e2eRequirePanelData(t, prom, e2eDashboardQueries(t, map[string]string{"job": "imichat|imichat_exporter"}),
+		func(string) bool { return true })
 }

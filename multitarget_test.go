@@ -39,6 +39,7 @@ func teamPopulation(prefix string, n int, now time.Time) []simulator.Chat {
 			ID: fmt.Sprintf("%s%020d", prefix, i), Status: statuses[i%len(statuses)], Channel: channels[(i/3)%len(channels)],
 			AssetID: fmt.Sprintf("%d", 100+i%4), AssetName: fmt.Sprintf("asset %d", i%4), Assignee: agents[i%len(agents)],
 			CreatedAt: created, UpdatedAt: created.Add(30 * time.Second),
+			Tags: []string{[]string{"billing", "sales", "complaint"}[i%3]}, Flag: []string{"", "vip", "urgent", ""}[i%4],
 		}
 	}
 	return chats
