@@ -24,9 +24,14 @@ import (
 // before the reset. Without headers the limit is the configured daily
 // budget and the period ends at 00:00 UTC, as the API documents.
 //
-// The pace is split among the teams by what each needs (its rate of new
-// chats: every chat needs reading as it arrives and as it changes), with a
-// floor so that a quiet team is still read.
+// The teams of a tenant share one token bucket and one price of a page: a
+// page is read, whichever team it belongs to, when what it is expected to
+// correct is worth the price, and the price follows the shared bucket's
+// level. The pace is so spent where it corrects most: a busy team, whose
+// pages change more, gets more of it than an idle one. A floor of the pace
+// (floorShare) is split evenly among the teams in buckets of their own,
+// spent first, so that a quiet team is still read, its head at least every
+// MaxAge, whatever the others do.
 type Quota struct {
 	mu          sync.Mutex
 	share       float64
@@ -42,6 +47,13 @@ type Quota struct {
 	limit        float64   // the quota of the period, from headers or configured
 	remaining    float64   // what the headers said is left, +Inf when unknown
 	reserved     int64     // requests of runs in flight, not yet settled
+
+	// The shared bucket: the pace less the teams' floors.
+	tokens, capacity float64
+	last             time.Time
+	// price of a page, in chat-seconds (see Refresher), following the
+	// shared bucket's level.
+	price float64
 
 	teams map[*pacer]struct{}
 }
@@ -71,7 +83,7 @@ func NewQuota(share float64, dailyBudget int64) *Quota {
 		dailyBudget = 10000
 	}
 	return &Quota{share: share, dailyBudget: dailyBudget, remaining: math.Inf(1),
-		limit: float64(dailyBudget), teams: map[*pacer]struct{}{}}
+		limit: float64(dailyBudget), capacity: minCapacity, price: minPrice, teams: map[*pacer]struct{}{}}
 }
 
 // SetLimits changes the share and the daily budget (a reloaded
@@ -99,16 +111,16 @@ func (q *Quota) SpentInDay(now time.Time) int64 {
 	return n
 }
 
-// pacer is one team's account with its tenant's Quota: a token bucket
-// filled at the team's part of the tenant's pace. All its state is guarded
-// by the quota's mutex.
+// pacer is one team's account with its tenant's Quota: its floor bucket,
+// filled at its part of the floor, and its draw on the shared bucket. All
+// its state is guarded by the quota's mutex.
 type pacer struct {
 	q *Quota
 
-	tokens   float64 // requests this team may make now
+	tokens   float64 // the floor bucket: requests only this team may make
 	last     time.Time
-	rate     float64 // requests per second, at the last fill
-	capacity float64 // unspent tokens past this are not hoarded
+	capacity float64 // unspent floor tokens past this are not hoarded
+	rate     float64 // the team's part of the pace, for its allowances
 	need     float64 // what the team needs, relative to its tenant's others
 }
 
@@ -116,7 +128,7 @@ type pacer struct {
 func (q *Quota) join() *pacer {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	p := &pacer{q: q, capacity: minCapacity}
+	p := &pacer{q: q}
 	q.teams[p] = struct{}{}
 	return p
 }
@@ -137,14 +149,21 @@ func nextMidnightUTC(now time.Time) time.Time {
 // shareOfDay is the most the tenant may spend in any 24 hours.
 func (q *Quota) shareOfDay() float64 { return q.share * q.limit }
 
-// grant puts tokens in the bucket beyond its capacity: a cold start's
-// burst. The pace that follows is slower by as much. The grant is the given
-// part of the tenant's share of a day, divided among its teams.
+// grant puts tokens in a bucket beyond its capacity: a cold start's burst.
+// The pace that follows is slower by as much. The grant is the given part
+// of the tenant's share of a day, divided among its teams, and goes to the
+// team's own bucket, or to the shared one when the team is the tenant's
+// only one.
 func (p *pacer) grant(part float64) float64 {
-	p.q.mu.Lock()
-	defer p.q.mu.Unlock()
-	n := part * p.q.shareOfDay() / float64(max(len(p.q.teams), 1))
-	p.tokens += n
+	q := p.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := part * q.shareOfDay() / float64(max(len(q.teams), 1))
+	if len(q.teams) == 1 {
+		q.tokens += n
+	} else {
+		p.tokens += n
+	}
 	return n
 }
 
@@ -174,7 +193,7 @@ func (q *Quota) spentInDay() float64 {
 // pace is the tenant's fastest constant pace, in requests per second.
 func (q *Quota) pace(now time.Time) float64 {
 	share := q.shareOfDay()
-	held := float64(q.reserved)
+	held := float64(q.reserved) + max(q.tokens, 0)
 	for t := range q.teams {
 		held += max(t.tokens, 0)
 	}
@@ -195,8 +214,17 @@ func (q *Quota) pace(now time.Time) float64 {
 	return max(rate, 0)
 }
 
-// weight is a team's part of its tenant's pace: the floor, evenly, and the
-// rest by need.
+// floor is the part of the pace kept for the teams' own buckets: none
+// for a tenant with one team.
+func (q *Quota) floor() float64 {
+	if len(q.teams) < 2 {
+		return 0
+	}
+	return floorShare
+}
+
+// weight is a team's part of its tenant's pace, which sizes its deepening
+// and sweep allowances: the floor, evenly, and the rest by need.
 func (q *Quota) weight(p *pacer) float64 {
 	n := float64(max(len(q.teams), 1))
 	total := 0.0
@@ -206,37 +234,58 @@ func (q *Quota) weight(p *pacer) float64 {
 	if total <= 0 {
 		return 1 / n
 	}
-	return floorShare/n + (1-floorShare)*p.need/total
+	return q.floor()/n + (1-q.floor())*p.need/total
 }
 
-// fill brings the bucket up to now and the limits up to the headers, with
-// need as what the team needs now. It returns the team's pace in requests
-// per second, and the time since the last fill (0 on the first).
+// refill fills a bucket at rate since last, up to capacity; what a grant
+// put past the capacity stays.
+func refill(tokens *float64, last *time.Time, now time.Time, rate, capacity float64) (since time.Duration) {
+	if !last.IsZero() && now.After(*last) {
+		since = now.Sub(*last)
+		if *tokens < capacity {
+			*tokens = min(*tokens+rate*since.Seconds(), capacity)
+		}
+	}
+	if now.After(*last) {
+		*last = now
+	}
+	return since
+}
+
+// fill brings the team's and the shared bucket, and the price, up to now
+// and the limits up to the headers, with need as what the team needs now.
+// It returns the team's part of the pace in requests per second, and the
+// time since the team's last fill (0 on the first).
 func (p *pacer) fill(now time.Time, rl apiclient.RateLimit, need float64) (rate float64, since time.Duration) {
 	q := p.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.limits(now, rl)
 	p.need = max(need, 0)
-	p.rate = q.pace(now) * q.weight(p)
-	p.capacity = max(p.rate*capacityWindow.Seconds(), minCapacity)
-	if !p.last.IsZero() && now.After(p.last) {
-		since = now.Sub(p.last)
-		if p.tokens < p.capacity {
-			p.tokens = min(p.tokens+p.rate*since.Seconds(), p.capacity)
-		}
-	}
-	if now.After(p.last) {
-		p.last = now
+	pace := q.pace(now)
+	p.rate = pace * q.weight(p)
+
+	floorRate := pace * q.floor() / float64(max(len(q.teams), 1))
+	p.capacity = floorRate * capacityWindow.Seconds()
+	since = refill(&p.tokens, &p.last, now, floorRate, p.capacity)
+
+	sharedRate := pace * (1 - q.floor())
+	q.capacity = max(sharedRate*capacityWindow.Seconds(), minCapacity)
+	if dt := refill(&q.tokens, &q.last, now, sharedRate, q.capacity).Seconds(); dt > 0 {
+		// The price follows the shared bucket: a full bucket means
+		// pages worth less are worth reading, an empty one that only
+		// the best are.
+		level := q.tokens / q.capacity
+		q.price = min(max(q.price*math.Exp(priceGain*(0.5-level)*dt/60), minPrice), maxPrice)
 	}
 	return p.rate, since
 }
 
-// level is how full the bucket is, 0 to 1 (more after a grant).
-func (p *pacer) level() float64 {
+// price is the price of a page now.
+func (p *pacer) price() float64 {
 	p.q.mu.Lock()
 	defer p.q.mu.Unlock()
-	return p.tokens / p.capacity
+	return p.q.price
 }
 
 // limits takes the quota's period, limit and remaining requests from the
@@ -277,13 +326,14 @@ func (q *Quota) hardLimit() int {
 }
 
 // affordable is the most requests the team may make now, with the latest
-// headers: its bucket's tokens, within the tenant's hard limit.
+// headers: its own and the shared bucket's tokens, within the tenant's hard
+// limit.
 func (p *pacer) affordable(now time.Time, rl apiclient.RateLimit) int {
 	q := p.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.limits(now, rl)
-	return min(int(max(p.tokens, 0)), q.hardLimit())
+	return min(int(max(p.tokens, 0)+max(q.tokens, 0)), q.hardLimit())
 }
 
 // reserve takes up to n requests of the tenant's hard limit for a run
@@ -314,5 +364,9 @@ func (p *pacer) settle(now time.Time, k, used int) {
 	q.advance(now)
 	q.perMinute[q.lastMinute%minutesPerDay] += int64(used)
 	q.usedInPeriod += int64(used)
-	p.tokens = max(p.tokens-float64(used), -p.capacity)
+	// The team's own tokens first, then the shared bucket's, which may go
+	// into debt: the pace pays it back.
+	own := min(max(p.tokens, 0), float64(used))
+	p.tokens -= own
+	q.tokens = max(q.tokens-(float64(used)-own), -q.capacity)
 }

@@ -192,6 +192,7 @@ type Refresher struct {
 	headAtEnd  bool
 	price      float64
 	deepTokens float64 // pages the deepening may read
+	granted    bool    // the cold start's grant is given
 	sweepDue   float64 // pages the sweep is behind
 	sweepNext  time.Time
 	lastPages  int
@@ -217,8 +218,6 @@ func New(opts Options) *Refresher {
 			Help: "Pages requested by refreshes, by part: head (the newest chats), deepen (covering the window down to the lookback), open (pages of open chats that have probably changed), sweep (the rolling re-read of the window).",
 		}, []string{"part"}),
 	}
-	// The cold start's burst, paid for by a slower pace afterwards.
-	r.deepTokens = r.pacer.grant(coldStartShare)
 	for _, reason := range []string{SkipMinInterval, SkipQuota, SkipBackoff} {
 		r.skipped.WithLabelValues(reason)
 	}
@@ -330,7 +329,15 @@ func (r *Refresher) deepening() bool {
 // fill brings the pacer, the deepening's and the sweep's allowances and
 // the price of a page up to now.
 func (r *Refresher) fill(now time.Time) {
+	if !r.granted {
+		// The cold start's burst, paid for by a slower pace afterwards;
+		// granted at the first refresh, when the tenant's teams have all
+		// joined its quota, so that they share it evenly.
+		r.deepTokens += r.pacer.grant(coldStartShare)
+		r.granted = true
+	}
 	rate, since := r.pacer.fill(now, r.opts.RateLimit(), r.model.arrivalRate())
+	r.price = r.pacer.price()
 	r.model.settle(now)
 	if since <= 0 {
 		return
@@ -342,10 +349,6 @@ func (r *Refresher) fill(now time.Time) {
 	windowPages := float64(len(r.state.list))/apiclient.PageSize + 1
 	sweepRate := min(windowPages/r.opts.SweepInterval.Seconds(), sweepMaxShare*rate)
 	r.sweepDue = min(r.sweepDue+sweepRate*dt, windowPages)
-	// The price follows the bucket: a full bucket means pages worth less
-	// are worth reading, an empty one that only the best are.
-	level := r.pacer.level()
-	r.price = min(max(r.price*math.Exp(priceGain*(0.5-level)*dt/60), minPrice), maxPrice)
 }
 
 // Value weights: the queued count is what people are paged on.
