@@ -53,7 +53,7 @@ PLATFORMS  ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
 BUILD_DIR  ?= .build
 TARBALLS   ?= .tarballs
 
-.PHONY: all build test lint unit rules fuzz vuln staticcheck release-test replay \
+.PHONY: all build test lint unit rules manifests fuzz vuln staticcheck release-test replay \
         crossbuild release bench demo clean
 
 all: build
@@ -62,10 +62,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(NAME) .
 
 ## test: everything CI runs — formatting, vet, staticcheck, govulncheck, unit
-## and end-to-end tests, alerting rules, fuzzing and a release build. Needs
+## and end-to-end tests, alerting rules, the deployment manifests, fuzzing
+## and a release build. Needs
 ## promtool, prometheus and prometheus-alertmanager (Debian: apt-get install
 ## prometheus prometheus-alertmanager); the Go tools install themselves.
-test: lint staticcheck vuln unit rules fuzz release-test
+test: lint staticcheck vuln unit rules manifests fuzz release-test
 
 lint:
 	@out=$$(gofmt -l . | grep -v '^vendor/' || true); \
@@ -80,6 +81,13 @@ unit:
 
 rules:
 	bash alerts/check.sh
+
+## manifests: deploy/, a Go module of its own (the Kubernetes and
+## prometheus-operator types stay out of the exporter's dependencies):
+## every manifest decoded strictly into its real Go type, the relabelling
+## applied, prometheus.yml checked by promtool.
+manifests:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## fuzz: each fuzz target for FUZZTIME (go test takes one -fuzz target per
 ## run). Longer: make fuzz FUZZTIME=10m (see README, "Fuzzing").
