@@ -403,6 +403,11 @@ func TestSlowTenantDoesNotHoldBackTheOthers(t *testing.T) {
 		}
 		checkTruth(t, r, fast.org.Team("1").Counts())
 	}
+	// A probe of the slow tenant with Prometheus's timeout header answers
+	// within it, while its API still hangs: imichat_up 0, no chat gauges.
+	if r := pull(t, client, probeURL(base, "slow", "1"), "1"); r.up(t) != 0 || len(r.chatGauges()) != 0 {
+		t.Errorf("slow tenant's probe with a 1 s timeout: up %v, chat gauges %v", r.up(t), r.chatGauges())
+	}
 	select {
 	case <-slowDone:
 		t.Fatal("the slow tenant's probe answered before its API did: the order this test relies on is broken")
