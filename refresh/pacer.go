@@ -336,6 +336,33 @@ func (p *pacer) affordable(now time.Time, rl apiclient.RateLimit) int {
 	return min(int(max(p.tokens, 0)+max(q.tokens, 0)), q.hardLimit())
 }
 
+// fairHardLimit is the team's even part of what the tenant may spend now:
+// a cold start reads no more, so that the first team to start does not
+// take what the others need for their first reads.
+func (p *pacer) fairHardLimit(now time.Time, rl apiclient.RateLimit) int {
+	q := p.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.limits(now, rl)
+	return q.hardLimit() / max(len(q.teams), 1)
+}
+
+// ownAffordable is what the team may spend from its own bucket alone: the
+// refreshes it makes whatever its pages are worth (an old result's, a
+// retry's) draw on its floor, not on what its tenant's other teams need.
+// A tenant's only team owns the shared bucket too.
+func (p *pacer) ownAffordable(now time.Time, rl apiclient.RateLimit) int {
+	q := p.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.limits(now, rl)
+	own := max(p.tokens, 0)
+	if len(q.teams) < 2 {
+		own += max(q.tokens, 0)
+	}
+	return min(int(own), q.hardLimit())
+}
+
 // reserve takes up to n requests of the tenant's hard limit for a run
 // about to start, so that the runs of two teams in flight at once cannot
 // both spend the last requests. The bucket is not consulted: the caller

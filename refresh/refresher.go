@@ -302,7 +302,10 @@ func (r *Refresher) holdBack(now time.Time) string {
 	if affordable < 1 {
 		return SkipQuota
 	}
-	if r.failures > 0 || r.served != nil && now.Sub(r.served.RefreshedAt) >= r.opts.MaxAge {
+	// A retry, or numbers older than MaxAge: read whatever the pages are
+	// worth, on the team's own part of the quota.
+	if (r.failures > 0 || r.served != nil && now.Sub(r.served.RefreshedAt) >= r.opts.MaxAge) &&
+		r.pacer.ownAffordable(now, r.opts.RateLimit()) >= 1 {
 		return ""
 	}
 	headValue, headCost := r.headValue(now)
@@ -493,9 +496,11 @@ func (t tally) total() int {
 	return n
 }
 
-// errOutOfQuota ends a refresh that found the tenant's quota spent by
-// its other teams between the decision to refresh and the first page: the
-// last result stays served, and the refresh counts as held back.
+// errOutOfQuota ends a refresh that finds no request left to read the
+// head with (the tenant's other teams spent the last ones between the
+// decision to refresh and the first page, or a new team's tenant has spent
+// its share): the last result, if any, stays served, and the refresh
+// counts as held back.
 var errOutOfQuota = errors.New("the tenant's quota was spent by its other teams")
 
 // step is one refresh: head, deepen, open pages, sweep, within the pages
@@ -514,25 +519,25 @@ func (r *Refresher) step(ctx context.Context, now time.Time, t tally) error {
 	pagesLeft := r.opts.MaxPages
 	// run reads at most want pages with read, within the quota.
 	run := func(part string, want int, read func(budget int) (int, error)) error {
-		reserved := r.reserve(want)
-		budget := reserved
+		budget := r.reserve(want)
 		if budget < 1 && part == PartHead {
-			if !r.state.covered.IsZero() {
-				return errOutOfQuota
-			}
-			budget = 1 // nothing to serve yet: the first page is due
+			return errOutOfQuota
 		}
 		if budget < 1 {
 			return nil
 		}
 		n, err := read(budget)
-		r.pacer.settle(r.opts.Now(), reserved, n)
+		r.pacer.settle(r.opts.Now(), budget, n)
 		t[part] += n
 		pagesLeft -= n
 		return err
 	}
 
-	err := run(PartHead, pagesLeft, func(budget int) (int, error) {
+	headPages := pagesLeft
+	if r.state.covered.IsZero() {
+		headPages = min(headPages, max(r.pacer.fairHardLimit(r.opts.Now(), r.opts.RateLimit()), 1))
+	}
+	err := run(PartHead, headPages, func(budget int) (int, error) {
 		return r.readHead(ctx, now, cutoff, budget)
 	})
 	if err != nil {
