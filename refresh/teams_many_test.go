@@ -65,7 +65,6 @@ func runTeams(t *testing.T, cfgs []simulator.Config, quota func(i int) *Quota) [
 	return out
 }
 
-
 // TestIdleTeamsDoNotStarveABusyOne: six idle teams share a tenant with a
 // busy one. Refreshes forced by MaxAge once drew on the shared bucket, so
 // the idle teams read their heads every 2 minutes, the price sat at its
