@@ -14,7 +14,7 @@ var (
 	rateLimitLimitDesc = newDesc("api_rate_limit_limit",
 		"Requests the API allows per quota period, from the Rate-Limit-Limit header of the last response that carried it.")
 	rateLimitRemainingDesc = newDesc("api_rate_limit_remaining",
-		"Requests left in the current quota period, from the Rate-Limit-Remaining header of the last response that carried it.")
+		"Requests left in the current quota period, from the Rate-Limit-Remaining headers: the lowest seen in the period, as answers may arrive out of order. The quota is the tenant's: every team's requests count.")
 	rateLimitResetDesc = newDesc("api_rate_limit_reset_timestamp_seconds",
 		"When the API quota resets, in Unix seconds, from the Rate-Limit-Reset header of the last response that carried it.")
 )

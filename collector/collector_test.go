@@ -230,7 +230,7 @@ func TestAPIMetrics(t *testing.T) {
 # HELP imichat_api_rate_limit_limit Requests the API allows per quota period, from the Rate-Limit-Limit header of the last response that carried it.
 # TYPE imichat_api_rate_limit_limit gauge
 imichat_api_rate_limit_limit 10000
-# HELP imichat_api_rate_limit_remaining Requests left in the current quota period, from the Rate-Limit-Remaining header of the last response that carried it.
+# HELP imichat_api_rate_limit_remaining Requests left in the current quota period, from the Rate-Limit-Remaining headers: the lowest seen in the period, as answers may arrive out of order. The quota is the tenant's: every team's requests count.
 # TYPE imichat_api_rate_limit_remaining gauge
 imichat_api_rate_limit_remaining 8999
 # HELP imichat_api_rate_limit_reset_timestamp_seconds When the API quota resets, in Unix seconds, from the Rate-Limit-Reset header of the last response that carried it.

@@ -154,7 +154,7 @@ func TestAPIMetricsFromSimulator(t *testing.T) {
 # TYPE imichat_api_responses_total counter
 imichat_api_responses_total{http_status="200",status_code="4305"} 3
 imichat_api_responses_total{http_status="401",status_code="2004"} 1
-# HELP imichat_api_rate_limit_remaining Requests left in the current quota period, from the Rate-Limit-Remaining header of the last response that carried it.
+# HELP imichat_api_rate_limit_remaining Requests left in the current quota period, from the Rate-Limit-Remaining headers: the lowest seen in the period, as answers may arrive out of order. The quota is the tenant's: every team's requests count.
 # TYPE imichat_api_rate_limit_remaining gauge
 imichat_api_rate_limit_remaining 9996
 `
