@@ -20,7 +20,7 @@ func TestRateLimitsKeepTheLowestRemainingOfAPeriod(t *testing.T) {
 		{"in order", []apiclient.RateLimit{answer(9999, reset), answer(9998, reset), answer(9997, reset)}, 9997},
 		{"out of order", []apiclient.RateLimit{answer(9997, reset), answer(9999, reset), answer(9998, reset)}, 9997},
 		{"reset as a delta, a second apart", []apiclient.RateLimit{answer(9990, reset), answer(9995, reset.Add(time.Second))}, 9990},
-		{"a new period", []apiclient.RateLimit{answer(12, reset), answer(9999, reset.Add(24 * time.Hour))}, 9999},
+		{"a new period", []apiclient.RateLimit{answer(12, reset), answer(9999, reset.Add(24*time.Hour))}, 9999},
 		{"no reset header: the last", []apiclient.RateLimit{
 			{Remaining: 50, HasRemaining: true}, {Remaining: 70, HasRemaining: true}}, 70},
 		{"an answer without the header keeps it", []apiclient.RateLimit{answer(40, reset), {}}, 40},
