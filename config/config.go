@@ -102,7 +102,7 @@ func Parse(raw []byte, dir string, opts Options) (*Config, error) {
 		return nil, err
 	}
 	if len(file.Tenants) == 0 {
-		return nil, errors.New("no tenants: the file must list at least one under tenants:")
+		return nil, errors.New("no tenants: list at least one under the key tenants")
 	}
 	cfg := &Config{Tenants: make(map[string]*Tenant, len(file.Tenants))}
 	var errs []error
