@@ -480,7 +480,7 @@ func (r *Refresher) refresh(done chan struct{}) {
 	r.failures = 0
 	s := r.state
 	r.served = &collector.Snapshot{
-		Counts: s.counts.Clone(), Pages: t.total(), Duration: took,
+		Counts: s.current().Clone(), Pages: t.total(), Duration: took,
 		RefreshedAt: start, Coverage: s.covered,
 	}
 }

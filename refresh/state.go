@@ -92,7 +92,9 @@ type chatState struct {
 	list   []*entry // newest first (compareEntries)
 	byID   map[string]*entry
 	open   map[string]*entry // chats whose status may still change
-	counts *collector.Counts
+	counts *collector.Counts // read with current()
+	// oldestStale: counts' oldest open chats need recounting.
+	oldestStale bool
 
 	// covered is the creation time down to which the state is complete;
 	// zero before the first read. complete says that it reaches the
@@ -235,15 +237,25 @@ func (s *chatState) prune(cutoff time.Time) {
 	s.setOldest()
 }
 
-// setOldest recomputes the oldest open chats from the index of open ones.
-func (s *chatState) setOldest() {
-	s.counts.SetOldest(func(yield func(*apiclient.Chat) bool) {
-		for _, e := range s.open {
-			if !yield(&e.Chat) {
-				return
+// setOldest marks the oldest open chats for recounting: a refresh reads
+// and prunes several times, and recounting over every open chat each time
+// was most of a steady refresh's CPU.
+func (s *chatState) setOldest() { s.oldestStale = true }
+
+// current returns the counts, with the oldest open chats recounted from
+// the index of open ones if anything changed since.
+func (s *chatState) current() *collector.Counts {
+	if s.oldestStale {
+		s.counts.SetOldest(func(yield func(*apiclient.Chat) bool) {
+			for _, e := range s.open {
+				if !yield(&e.Chat) {
+					return
+				}
 			}
-		}
-	})
+		})
+		s.oldestStale = false
+	}
+	return s.counts
 }
 
 func (s *chatState) remember(e *entry) {
