@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,7 +99,14 @@ func writeConfig(t *testing.T, path string, entries ...string) {
 func startMultiTarget(t *testing.T, configFile string, extra ...string) (base string, e *testExporter) {
 	t.Helper()
 	addr := freeAddr(t)
-	args := append(append([]string{}, testExporterFlags...), "--config.file="+configFile, "--web.listen-address="+addr)
+	var args []string
+	for _, f := range testExporterFlags {
+		name, _, _ := strings.Cut(f, "=")
+		if !slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, name+"=") }) {
+			args = append(args, f)
+		}
+	}
+	args = append(args, "--config.file="+configFile, "--web.listen-address="+addr)
 	e = startExporter(t, append(args, extra...))
 	base = "http://" + addr
 	waitFor(t, base+"/metrics", 10*time.Second)
@@ -256,6 +264,18 @@ func TestExpiredTokenOfOneTenantLeavesTheOthersExact(t *testing.T) {
 		if v, _ := r.value("imichat_api_responses_total", expired); v < 1 {
 			t.Errorf("acme/%s: status 2004 not counted:\n%s", team, r.body)
 		}
+	}
+	// A new token in acme's file: its teams read again, no reload needed.
+	acme.org.SetToken("token-of-acme-rotated")
+	if err := os.WriteFile(acme.tokenFile, []byte("token-of-acme-rotated\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, team := range []string{"4711", "4712"} {
+		r := pull(t, client, probeURL(base, "acme", team), "10")
+		if r.up(t) != 1 {
+			t.Errorf("acme/%s: imichat_up 0 after the token file was rewritten:\n%s", team, r.body)
+		}
+		checkTruth(t, r, acme.org.Team(team).Counts())
 	}
 	// Add a chat to globex: its numbers keep following its truth.
 	globex.org.Team("1").Add(teamPopulation("late", 3, time.Now())...)
@@ -504,5 +524,30 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 	if s := probeStatus(); s != http.StatusOK {
 		t.Errorf("globex after an invalid file: HTTP %d, want the running configuration kept", s)
+	}
+}
+
+// TestTwoServersProbingOneTeamCostOneRefresh: the probes of an HA pair of
+// Prometheus servers, within --imichat.min-refresh-interval of each other,
+// share one refresh.
+func TestTwoServersProbingOneTeamCostOneRefresh(t *testing.T) {
+	dir := t.TempDir()
+	acme := startOrg(t, dir, "acme", map[string]int{"4711": 35})
+	configFile := filepath.Join(dir, "config.yml")
+	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711"))
+	base, _ := startMultiTarget(t, configFile, "--imichat.min-refresh-interval=1h")
+	client := &http.Client{}
+	first := pull(t, client, probeURL(base, "acme", "4711"), "10")
+	if first.up(t) != 1 {
+		t.Fatalf("not up:\n%s", first.body)
+	}
+	before := acme.org.Requests()
+	second := pull(t, client, probeURL(base, "acme", ""), "10") // the other server's target may leave the team out
+	if got := acme.org.Requests(); got != before {
+		t.Errorf("the second server's probe made %d requests", got-before)
+	}
+	checkTruth(t, second, acme.org.Team("4711").Counts())
+	if v := counter(t, second, "imichat_refresh_skipped_total", map[string]string{"reason": "min_interval"}); v != 1 {
+		t.Errorf("imichat_refresh_skipped_total{reason=\"min_interval\"} = %v, want 1", v)
 	}
 }
