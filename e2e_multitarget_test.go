@@ -64,12 +64,9 @@ func e2eProbeJob(t *testing.T, targets []string, exporterAddr string) map[string
 // one exporter, and stores each team's numbers under its tenant and team.
 func TestEndToEndMultiTarget(t *testing.T) {
 	promBin := e2eLookPath(t, "prometheus", "prometheus")
+	f := startTwoTenants(t, 26, 13, 17)
+	acme, globex, base := f.acme, f.globex, f.base
 	dir := t.TempDir()
-	acme := startOrg(t, dir, "acme", map[string]int{"4711": 26, "4712": 13})
-	globex := startOrg(t, dir, "globex", map[string]int{"1": 17})
-	configFile := filepath.Join(dir, "config.yml")
-	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711", "4712"), tenantEntry("globex", globex, "", "1"))
-	base, _ := startMultiTarget(t, configFile)
 	exporterAddr := strings.TrimPrefix(base, "http://")
 
 	promDir := filepath.Join(dir, "prometheus")

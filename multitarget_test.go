@@ -134,15 +134,32 @@ func counter(t *testing.T, r pullResult, name string, labels map[string]string) 
 	return v
 }
 
+// twoTenants is the usual fixture: acme with teams 4711 and 4712, globex
+// with team 1, of the given sizes, and the exporter on a file naming them.
+type twoTenants struct {
+	acme, globex *testOrg
+	base         string
+	exporter     *testExporter
+}
+
+func startTwoTenants(t *testing.T, acme4711, acme4712, globex1 int) *twoTenants {
+	t.Helper()
+	dir := t.TempDir()
+	f := &twoTenants{
+		acme:   startOrg(t, dir, "acme", map[string]int{"4711": acme4711, "4712": acme4712}),
+		globex: startOrg(t, dir, "globex", map[string]int{"1": globex1}),
+	}
+	configFile := filepath.Join(dir, "config.yml")
+	writeConfig(t, configFile, tenantEntry("acme", f.acme, "", "4711", "4712"), tenantEntry("globex", f.globex, "", "1"))
+	f.base, f.exporter = startMultiTarget(t, configFile)
+	return f
+}
+
 var ok4305 = map[string]string{"status_code": "4305", "http_status": "200"}
 
 func TestProbeServesEachTeamItsOwnTruth(t *testing.T) {
-	dir := t.TempDir()
-	acme := startOrg(t, dir, "acme", map[string]int{"4711": 57, "4712": 23})
-	globex := startOrg(t, dir, "globex", map[string]int{"1": 31})
-	configFile := filepath.Join(dir, "config.yml")
-	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711", "4712"), tenantEntry("globex", globex, "", "1"))
-	base, _ := startMultiTarget(t, configFile)
+	f := startTwoTenants(t, 57, 23, 31)
+	acme, globex, base := f.acme, f.globex, f.base
 	client := &http.Client{}
 
 	cases := []struct {
@@ -196,12 +213,8 @@ func TestProbeServesEachTeamItsOwnTruth(t *testing.T) {
 }
 
 func TestProbeRefusesWhatTheConfigDoesNotName(t *testing.T) {
-	dir := t.TempDir()
-	acme := startOrg(t, dir, "acme", map[string]int{"4711": 5, "4712": 5})
-	globex := startOrg(t, dir, "globex", map[string]int{"1": 5})
-	configFile := filepath.Join(dir, "config.yml")
-	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711", "4712"), tenantEntry("globex", globex, "", "1"))
-	base, _ := startMultiTarget(t, configFile)
+	f := startTwoTenants(t, 5, 5, 5)
+	acme, globex, base := f.acme, f.globex, f.base
 	before := acme.org.Requests() + globex.org.Requests()
 
 	cases := []struct {
@@ -238,12 +251,8 @@ func TestProbeRefusesWhatTheConfigDoesNotName(t *testing.T) {
 }
 
 func TestExpiredTokenOfOneTenantLeavesTheOthersExact(t *testing.T) {
-	dir := t.TempDir()
-	acme := startOrg(t, dir, "acme", map[string]int{"4711": 40, "4712": 12})
-	globex := startOrg(t, dir, "globex", map[string]int{"1": 33})
-	configFile := filepath.Join(dir, "config.yml")
-	writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711", "4712"), tenantEntry("globex", globex, "", "1"))
-	base, _ := startMultiTarget(t, configFile)
+	f := startTwoTenants(t, 40, 12, 33)
+	acme, globex, base := f.acme, f.globex, f.base
 	client := &http.Client{}
 	for _, target := range [][2]string{{"acme", "4711"}, {"acme", "4712"}, {"globex", "1"}} {
 		if pull(t, client, probeURL(base, target[0], target[1]), "10").up(t) != 1 {
