@@ -61,6 +61,7 @@ type config struct {
 	quotaShare             float64
 	dailyBudget            int64
 	insecureHTTP           bool
+	rawCounts              bool
 	telemetryPath          string
 	maxRequests            int
 	demo                   bool
@@ -91,6 +92,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.max-pages", "Most pages one refresh reads: a cold start covers the window over several refreshes, serving what it has covered.").Default("100").IntVar(&cfg.maxPages)
 	app.Flag("imichat.max-label-values", "Label values exported per user-data dimension (assignee, asset, tag, flag); the smallest past it fold into \""+collector.OverflowLabelValue+"\". 0: no limit.").
 		Default(strconv.Itoa(collector.DefaultMaxLabelValues)).IntVar(&cfg.maxLabelValues)
+	app.Flag("imichat.raw-counts", "Serve every chat in the status it was last read in. By default a chat last read queued that has most probably been picked since, by the tenant's own queue times, counts as picked (see README).").
+		BoolVar(&cfg.rawCounts)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
 	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
@@ -334,6 +337,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 		QuotaShare:    cfg.quotaShare,
 		DailyBudget:   cfg.dailyBudget,
 		Timeout:       cfg.timeout,
+		RawCounts:     cfg.rawCounts,
 		Logger:        logger,
 	})
 	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)
@@ -358,6 +362,7 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 		Timeout:        cfg.timeout,
 		QuotaShare:     cfg.quotaShare,
 		DailyBudget:    cfg.dailyBudget,
+		RawCounts:      cfg.rawCounts,
 		Logger:         logger,
 	})
 	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, logger, registry)

@@ -112,5 +112,14 @@ func (h *hazard) leaveProbability(from, to float64) float64 {
 	return -math.Expm1(-(h.cumulative(to) - h.cumulative(from)))
 }
 
+// evidence is the (decayed) number of exits observed.
+func (h *hazard) evidence() float64 {
+	n := 0.0
+	for _, e := range h.events {
+		n += e
+	}
+	return n
+}
+
 // survival is the probability of staying in the status for t seconds.
 func (h *hazard) survival(t float64) float64 { return math.Exp(-h.cumulative(t)) }

@@ -54,6 +54,10 @@ type Options struct {
 	// DailyBudget is the quota assumed when the API sends no rate-limit
 	// headers. Default 10,000, the documented quota.
 	DailyBudget int64
+	// RawCounts serves every chat as last read. By default a chat last
+	// read queued that has most probably left the queue since counts as
+	// picked (see nowcast.go).
+	RawCounts bool
 	// Quota is the tenant's quota when several teams share it: their
 	// refreshers draw on it together. nil: one of the refresher's own,
 	// from QuotaShare and DailyBudget.
@@ -479,8 +483,12 @@ func (r *Refresher) refresh(done chan struct{}) {
 	}
 	r.failures = 0
 	s := r.state
+	counts := s.current().Clone()
+	if !r.opts.RawCounts {
+		r.nowcast(counts, start)
+	}
 	r.served = &collector.Snapshot{
-		Counts: s.current().Clone(), Pages: t.total(), Duration: took,
+		Counts: counts, Pages: t.total(), Duration: took,
 		RefreshedAt: start, Coverage: s.covered,
 	}
 }

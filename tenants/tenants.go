@@ -44,6 +44,7 @@ type Defaults struct {
 	Timeout        time.Duration
 	QuotaShare     float64
 	DailyBudget    int64
+	RawCounts      bool
 	Logger         log.Logger
 	// NewHTTPClient builds a tenant's HTTP client; nil: prometheus/common's
 	// client from the tenant's http_client settings. Tests give an
@@ -240,6 +241,7 @@ func (s *Set) newTeam(t *tenant, id string, st teamSettings) *Team {
 		SweepInterval: s.defaults.SweepInterval,
 		Timeout:       s.defaults.Timeout,
 		Quota:         t.quota,
+		RawCounts:     s.defaults.RawCounts,
 		Now:           s.defaults.Now,
 		Logger:        logger,
 	})
