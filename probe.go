@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	"github.com/imichat-exporter/imichat_exporter/tenants"
@@ -21,15 +19,11 @@ func newProbeHandler(set *tenants.Set, maxWait, offset time.Duration, logger log
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		team, err := set.Lookup(q.Get("tenant"), q.Get("team"))
-		if err != nil {
-			var lookup *tenants.LookupError
-			if !errors.As(err, &lookup) {
-				level.Error(logger).Log("msg", "probe", "err", err)
-			}
+		if err != nil { // a *tenants.LookupError: the caller's mistake
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		newMetricsHandler(team.Registry, team.Source, maxWait, offset, logger,
+		newMetricsHandler(team.Registry, team.Source(), maxWait, offset, logger,
 			collector.WithLabelLimit(team.LabelLimit)).ServeHTTP(w, r)
 	})
 }

@@ -47,31 +47,31 @@ func newReloader(path string, opts tenantconfig.Options, shard tenantconfig.Shar
 	return r
 }
 
-// apply puts a loaded configuration in place.
+// apply puts a loaded configuration in place (at start-up, and from
+// reload, which holds mu).
 func (r *reloader) apply(cfg *tenantconfig.Config) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	cfg = cfg.Only(r.shard)
 	if err := r.set.Apply(cfg); err != nil {
-		r.successful.Set(0)
 		return err
 	}
 	r.successful.Set(1)
 	r.successTime.SetToCurrentTime()
-	targets := r.set.Targets()
-	level.Info(r.logger).Log("msg", "configuration loaded", "file", r.path, "tenants", len(cfg.Tenants), "teams", len(targets))
+	level.Info(r.logger).Log("msg", "configuration loaded", "file", r.path, "tenants", len(cfg.Tenants), "teams", len(r.set.Targets()))
 	return nil
 }
 
-// reload reads the file again. A failure is logged once, here.
+// reload reads the file again and applies it, one reload at a time, so
+// that a slower read of an older file cannot be applied after a newer
+// one. A failure is logged once, here.
 func (r *reloader) reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	cfg, err := tenantconfig.Load(r.path, r.opts)
 	if err == nil {
 		err = r.apply(cfg)
-	} else {
-		r.successful.Set(0)
 	}
 	if err != nil {
+		r.successful.Set(0)
 		err = fmt.Errorf("reloading the configuration failed; the running one stays: %w", err)
 		level.Error(r.logger).Log("msg", "reload", "err", oneLine(err))
 	}

@@ -271,34 +271,19 @@ func emitByStatus[K comparable](ch chan<- prometheus.Metric, desc *prometheus.De
 }
 
 // MoveChats moves up to n chats of a channel from one status to another in
-// the status × channel counts (imichat_chats) and returns how many it moved:
-// a source that estimates where chats it has not re-read are now says so
-// here. The other dimensions (assignee, asset, tag, flag) keep the chats
-// where they were last read.
-func (c *Counts) MoveChats(from, to, channel string, n int) int {
+// the status × channel counts (imichat_chats): a source that estimates
+// where chats it has not re-read are now says so here. The other
+// dimensions (assignee, asset, tag, flag) keep the chats where they were
+// last read.
+func (c *Counts) MoveChats(from, to, channel string, n int) {
 	src := statusChannel{labelValue(from), labelValue(channel)}
 	n = min(n, c.ByStatusChannel[src])
 	if n <= 0 {
-		return 0
+		return
 	}
 	c.ByStatusChannel[src] -= n
 	c.ByStatusChannel[statusChannel{labelValue(to), labelValue(channel)}] += n
 	if c.ByStatusChannel[src] == 0 && !isDocumented(src) {
 		delete(c.ByStatusChannel, src)
-	}
-	return n
-}
-
-// SetOldestQueued replaces the oldest queued chat of every channel with
-// oldest's (none where oldest has none): a source that estimates which
-// chats are still queued says so here.
-func (c *Counts) SetOldestQueued(oldest map[string]time.Time) {
-	for sc := range c.OldestCreated {
-		if sc.status == "queued" {
-			delete(c.OldestCreated, sc)
-		}
-	}
-	for ch, t := range oldest {
-		c.OldestCreated[statusChannel{"queued", labelValue(ch)}] = t
 	}
 }

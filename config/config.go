@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/url"
@@ -25,6 +26,8 @@ import (
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v2"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
 )
 
 // Config is the whole file.
@@ -106,7 +109,7 @@ func Parse(raw []byte, dir string, opts Options) (*Config, error) {
 	}
 	cfg := &Config{Tenants: make(map[string]*Tenant, len(file.Tenants))}
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(file.Tenants)) {
+	for _, name := range slices.Sorted(maps.Keys(file.Tenants)) { // errors in a stable order
 		v := file.Tenants[name]
 		if v.decode == nil {
 			errs = append(errs, fmt.Errorf("tenant %q: empty", name))
@@ -151,14 +154,7 @@ func (t *Tenant) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Names returns the tenants' names, sorted.
-func (c *Config) Names() []string {
-	names := make([]string, 0, len(c.Tenants))
-	for n := range c.Tenants {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func (c *Config) Names() []string { return slices.Sorted(maps.Keys(c.Tenants)) }
 
 func (t *Tenant) check(name string, opts Options) error {
 	if !tenantName.MatchString(name) {
@@ -246,25 +242,16 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkTokenFile reads the token file as the client will, and says what is
-// wrong with it without ever saying what it holds.
+// checkTokenFile reads the token file as the client will
+// (apiclient.FileToken, whose rules it takes), and says what is wrong with
+// it without ever saying what it holds.
 func checkTokenFile(path string) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("%s: %v", path, pe.Err)
-		}
-		return err
+	_, err := (&apiclient.FileToken{Path: path}).Token()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", path, pe.Err)
 	}
-	token := strings.TrimSpace(string(raw))
-	switch {
-	case token == "":
-		return fmt.Errorf("%s is empty", path)
-	case strings.ContainsAny(token, "\r\n"):
-		return fmt.Errorf("%s holds more than one line", path)
-	}
-	return nil
+	return err
 }
 
 // SameConnection tells whether two tenants reach the API the same way:

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
 )
 
@@ -35,31 +36,30 @@ func (r *Refresher) nowcast(c *collector.Counts, now time.Time) {
 	if q.evidence() < minQueueExits {
 		return
 	}
-	left := map[string]float64{}
-	var stay []*entry // in the queue more probably than not
-	for _, e := range r.state.open {
-		if e.Status != "queued" || e.CreatedAt.IsZero() || !now.After(e.readAt) {
-			if e.Status == "queued" {
-				stay = append(stay, e)
-			}
-			continue
+	// left is the probability that a chat last read queued has left the
+	// queue by now: 0 for one read now, or without a creation time.
+	left := func(e *entry) float64 {
+		if e.CreatedAt.IsZero() || !now.After(e.readAt) {
+			return 0
 		}
-		from := max(e.readAt.Sub(e.CreatedAt).Seconds(), 0)
-		p := q.leaveProbability(from, now.Sub(e.CreatedAt).Seconds())
-		left[e.Channel] += p
-		if p < 0.5 {
-			stay = append(stay, e)
+		return q.leaveProbability(max(e.readAt.Sub(e.CreatedAt).Seconds(), 0), now.Sub(e.CreatedAt).Seconds())
+	}
+	gone := map[string]float64{} // expected departures, by channel
+	for _, e := range r.state.open {
+		if e.Status == "queued" {
+			gone[e.Channel] += left(e)
 		}
 	}
-	for ch, n := range left {
+	for ch, n := range gone {
 		c.MoveChats("queued", "picked", ch, int(math.Round(n)))
 	}
-	// The oldest queued chat of each channel, among those that stay.
-	oldest := map[string]time.Time{}
-	for _, e := range stay {
-		if t, ok := oldest[e.Channel]; !e.CreatedAt.IsZero() && (!ok || e.CreatedAt.Before(t)) {
-			oldest[e.Channel] = e.CreatedAt
+	// The oldest chats, of the queued ones those more likely still queued
+	// than not.
+	c.SetOldest(func(yield func(*apiclient.Chat) bool) {
+		for _, e := range r.state.open {
+			if (e.Status != "queued" || left(e) < 0.5) && !yield(&e.Chat) {
+				return
+			}
 		}
-	}
-	c.SetOldestQueued(oldest)
+	})
 }

@@ -104,11 +104,7 @@ func (q *Quota) SpentInDay(now time.Time) int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.advance(now)
-	var n int64
-	for _, v := range q.perMinute {
-		n += v
-	}
-	return n
+	return int64(q.spentInDay())
 }
 
 // pacer is one team's account with its tenant's Quota: its floor bucket,
@@ -117,11 +113,9 @@ func (q *Quota) SpentInDay(now time.Time) int64 {
 type pacer struct {
 	q *Quota
 
-	tokens   float64 // the floor bucket: requests only this team may make
-	last     time.Time
-	capacity float64 // unspent floor tokens past this are not hoarded
-	rate     float64 // the team's part of the pace, for its allowances
-	need     float64 // what the team needs, relative to its tenant's others
+	tokens float64 // the floor bucket: requests only this team may make
+	last   time.Time
+	need   float64 // what the team needs, relative to its tenant's others
 }
 
 // join opens a team's account.
@@ -263,11 +257,10 @@ func (p *pacer) fill(now time.Time, rl apiclient.RateLimit, need float64) (rate 
 	q.limits(now, rl)
 	p.need = max(need, 0)
 	pace := q.pace(now)
-	p.rate = pace * q.weight(p)
-
+	// Unspent floor tokens past capacityWindow of the floor's pace are not
+	// hoarded.
 	floorRate := pace * q.floor() / float64(max(len(q.teams), 1))
-	p.capacity = floorRate * capacityWindow.Seconds()
-	since = refill(&p.tokens, &p.last, now, floorRate, p.capacity)
+	since = refill(&p.tokens, &p.last, now, floorRate, floorRate*capacityWindow.Seconds())
 
 	sharedRate := pace * (1 - q.floor())
 	q.capacity = max(sharedRate*capacityWindow.Seconds(), minCapacity)
@@ -278,7 +271,7 @@ func (p *pacer) fill(now time.Time, rl apiclient.RateLimit, need float64) (rate 
 		level := q.tokens / q.capacity
 		q.price = min(max(q.price*math.Exp(priceGain*(0.5-level)*dt/60), minPrice), maxPrice)
 	}
-	return p.rate, since
+	return pace * q.weight(p), since
 }
 
 // price is the price of a page now.

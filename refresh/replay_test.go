@@ -123,6 +123,25 @@ func waitOf(oldest, now time.Time) float64 {
 	return now.Sub(oldest).Seconds()
 }
 
+// pullSchedule is two Prometheus servers pulling in turn, the second
+// secondServerLag after the first.
+type pullSchedule struct{ next [2]time.Time }
+
+func newPullSchedule(start time.Time) *pullSchedule {
+	return &pullSchedule{next: [2]time.Time{start, start.Add(secondServerLag)}}
+}
+
+// pop returns the server that pulls next and when, and schedules its
+// following pull interval(at) later.
+func (p *pullSchedule) pop(interval func(at time.Time) time.Duration) (server int, at time.Time) {
+	if p.next[1].Before(p.next[0]) {
+		server = 1
+	}
+	at = p.next[server]
+	p.next[server] = at.Add(interval(at))
+	return server, at
+}
+
 // run pulls the strategy as two Prometheus servers would, and measures.
 func (env *replayEnv) run(s strategy) outcome {
 	var (
@@ -132,17 +151,12 @@ func (env *replayEnv) run(s strategy) outcome {
 		perMinute  = map[int64]int64{}
 	)
 	out.firstUp = math.NaN()
-	next := [2]time.Time{env.coldStart, env.coldStart.Add(secondServerLag)}
+	pulls := newPullSchedule(env.coldStart)
 	for {
-		server := 0
-		if next[1].Before(next[0]) {
-			server = 1
-		}
-		at := next[server]
+		server, at := pulls.pop(func(time.Time) time.Duration { return pullInterval })
 		if !at.Before(env.measureTo) {
 			break
 		}
-		next[server] = at.Add(pullInterval)
 		env.clock.Advance(at.Sub(env.clock.Now()))
 		before := env.Requests()
 		got := s.pull(env.clock.Now())

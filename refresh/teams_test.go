@@ -181,20 +181,17 @@ func (s *shareReplay) run(rs []*Refresher) []teamOutcome {
 	var lastServed [2][]served
 	lastServed[0], lastServed[1] = make([]served, len(rs)), make([]served, len(rs))
 	lastRefresh := make([]time.Time, len(rs))
-	next := [2]time.Time{s.coldStart, s.coldStart.Add(secondServerLag)}
-	for {
-		server := 0
-		if next[1].Before(next[0]) {
-			server = 1
+	pulls := newPullSchedule(s.coldStart)
+	interval := func(at time.Time) time.Duration {
+		if at.Before(s.measureFrom) {
+			return teamsColdPull
 		}
-		at := next[server]
+		return teamsPull
+	}
+	for {
+		server, at := pulls.pop(interval)
 		if !at.Before(s.measureTo) {
 			break
-		}
-		if at.Before(s.measureFrom) {
-			next[server] = at.Add(teamsColdPull)
-		} else {
-			next[server] = at.Add(teamsPull)
 		}
 		o.clock.Advance(at.Sub(o.clock.Now()))
 		for i, r := range rs {

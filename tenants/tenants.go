@@ -57,8 +57,6 @@ type Defaults struct {
 // Team is one team's running exporter: what a probe of it serves.
 type Team struct {
 	Tenant, ID string
-	// Source is the team's chat numbers (its refresher).
-	Source collector.Source
 	// Registry holds the team's long-lived metrics: its API counters, the
 	// tenant's rate-limit gauges, its refresh counters and its folded
 	// label values.
@@ -68,6 +66,9 @@ type Team struct {
 	refresher *refresh.Refresher
 	settings  teamSettings
 }
+
+// Source is the team's chat numbers: its refresher.
+func (t *Team) Source() collector.Source { return t.refresher }
 
 // teamSettings are what a team's refresher is built from: a team keeps
 // its state across a reload while they stay the same.
@@ -151,8 +152,8 @@ func (s *Set) Apply(cfg *config.Config) error {
 		}
 		t.teams = make(map[string]*Team, len(t.cfg.Teams))
 		sameConnection := old != nil && old.client == t.client
+		want := s.settings(t.cfg)
 		for _, id := range t.cfg.Teams {
-			want := s.settings(t.cfg)
 			if sameConnection {
 				if team := old.teams[string(id)]; team != nil && team.settings == want {
 					t.teams[string(id)] = team
@@ -166,6 +167,9 @@ func (s *Set) Apply(cfg *config.Config) error {
 				if t.teams[id] != team {
 					team.refresher.Close()
 				}
+			}
+			if !sameConnection {
+				old.client.CloseIdleConnections()
 			}
 		}
 	}
@@ -249,7 +253,7 @@ func (s *Set) newTeam(t *tenant, id string, st teamSettings) *Team {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(api, r, limit)
 	level.Debug(logger).Log("msg", "team started")
-	return &Team{Tenant: t.name, ID: id, Source: r, Registry: reg, LabelLimit: limit, refresher: r, settings: st}
+	return &Team{Tenant: t.name, ID: id, Registry: reg, LabelLimit: limit, refresher: r, settings: st}
 }
 
 // LookupError is a probe's tenant or team that this exporter does not
@@ -268,8 +272,8 @@ func echo(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// Lookup returns the running team of a probe. teamID may be empty when
-// the tenant has one team.
+// Lookup returns the running team of a probe, or a *LookupError. teamID
+// may be empty when the tenant has one team.
 func (s *Set) Lookup(tenantName, teamID string) (*Team, error) {
 	if tenantName == "" {
 		return nil, &LookupError{"missing parameter tenant"}
