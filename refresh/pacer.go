@@ -77,10 +77,10 @@ const (
 // the API sends no rate-limit headers.
 func NewQuota(share float64, dailyBudget int64) *Quota {
 	if share <= 0 || share > 1 {
-		share = 0.5
+		share = DefaultQuotaShare
 	}
 	if dailyBudget <= 0 {
-		dailyBudget = 10000
+		dailyBudget = DefaultDailyBudget
 	}
 	return &Quota{share: share, dailyBudget: dailyBudget, remaining: math.Inf(1),
 		limit: float64(dailyBudget), capacity: minCapacity, price: minPrice, teams: map[*pacer]struct{}{}}

@@ -70,30 +70,42 @@ type Options struct {
 	Logger log.Logger
 }
 
+// The defaults of the settings a user may change: the flags and the
+// configuration file take theirs from here.
+const (
+	DefaultMaxPages      = 100
+	DefaultLookback      = 24 * time.Hour
+	DefaultSweepInterval = 24 * time.Hour
+	DefaultQuotaShare    = 0.5
+	// DefaultDailyBudget is the documented quota of a tenant.
+	DefaultDailyBudget = 10000
+	DefaultTimeout     = 5 * time.Minute
+)
+
 func (o *Options) setDefaults() {
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
 	if o.MaxPages < 1 {
-		o.MaxPages = 100
+		o.MaxPages = DefaultMaxPages
 	}
 	if o.Lookback <= 0 {
-		o.Lookback = 24 * time.Hour
+		o.Lookback = DefaultLookback
 	}
 	if o.SweepInterval <= 0 {
-		o.SweepInterval = 24 * time.Hour
+		o.SweepInterval = DefaultSweepInterval
 	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = 2 * time.Minute
 	}
 	if o.QuotaShare <= 0 || o.QuotaShare > 1 {
-		o.QuotaShare = 0.5
+		o.QuotaShare = DefaultQuotaShare
 	}
 	if o.DailyBudget <= 0 {
-		o.DailyBudget = 10000
+		o.DailyBudget = DefaultDailyBudget
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Minute
+		o.Timeout = DefaultTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now
