@@ -338,8 +338,8 @@ func TestFaultMatrix(t *testing.T) {
 			// is null is an empty page, so the first one ends the list.
 			wantUp: 1, moved: []series{ok4305},
 			check: func(t *testing.T, r pullResult) {
-				if v, _ := r.value("imichat_scrape_pages", nil); v != 1 {
-					t.Errorf("imichat_scrape_pages = %v, want 1", v)
+				if v, _ := r.value("imichat_last_refresh_pages", nil); v != 1 {
+					t.Errorf("imichat_last_refresh_pages = %v, want 1", v)
 				}
 				for _, m := range r.fams["imichat_chats"].GetMetric() {
 					if m.GetGauge().GetValue() != 0 {

@@ -365,7 +365,7 @@ func TestReloadKeepsTheStateOfWhatDidNotChange(t *testing.T) {
 
 	// Unchanged: the same refresher, counters and all: more requests
 	// counted than this one refresh made.
-	pagesOfLastRefresh := func(r pullResult) float64 { return counter(t, r, "imichat_scrape_pages", nil) }
+	pagesOfLastRefresh := func(r pullResult) float64 { return counter(t, r, "imichat_last_refresh_pages", nil) }
 	r := probe("acme", "4711")
 	if got := requests(r); got <= before["acme/4711"] || got == pagesOfLastRefresh(r) {
 		t.Errorf("acme/4711 started over: %v requests counted, %v before the reload", got, before["acme/4711"])

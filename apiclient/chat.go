@@ -31,6 +31,15 @@ type Chat struct {
 	Tags      []string
 }
 
+// The documented statuses of a chat, as Chat.Status holds them. Every chat
+// starts queued; closed is taken as final.
+const (
+	StatusQueued = "queued"
+	StatusPicked = "picked"
+	StatusOnHold = "onhold"
+	StatusClosed = "closed"
+)
+
 // Asset is the channel asset a chat arrived on. The API documents id as an
 // integer, but many assets (e-mail addresses, service keys) are not numbers,
 // so it is kept as text.

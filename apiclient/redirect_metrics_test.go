@@ -38,7 +38,7 @@ func TestRedirectElsewhereIsExportedAsDown(t *testing.T) {
 	u, _ := url.Parse(tenant.URL)
 	metrics := collector.NewAPIMetrics()
 	client := &apiclient.Client{BaseURL: u, TeamID: "1", Token: apiclient.StaticToken("secret"), Observer: metrics}
-	source := collector.WalkSource{Fetcher: client, Options: apiclient.WalkOptions{FirstPage: 1, Concurrency: 1}}
+	source := walkSource{client}
 	// One scrape: the walk, then the counters it left (a registry
 	// collects its collectors concurrently).
 	scrape := prometheus.NewPedanticRegistry()
@@ -74,4 +74,13 @@ func TestRedirectElsewhereIsExportedAsDown(t *testing.T) {
 	if n := testutil.CollectAndCount(metrics, "imichat_api_responses_total"); n != 1 {
 		t.Errorf("%d response series; the refused redirect is no response", n)
 	}
+}
+
+// walkSource walks the chat list on every call; it serves no counts, and
+// the redirect fails the walk first.
+type walkSource struct{ fetcher apiclient.Fetcher }
+
+func (s walkSource) Snapshot(ctx context.Context) (collector.Snapshot, error) {
+	res, err := apiclient.Walk(ctx, s.fetcher, apiclient.WalkOptions{FirstPage: 1, Concurrency: 1})
+	return collector.Snapshot{Pages: res.Pages, Duration: res.Duration}, err
 }

@@ -15,19 +15,21 @@ import (
 // The documented statuses and channels. Every pair of them is always
 // exported, so that a query for a quiet channel returns 0, not nothing.
 var (
-	Statuses = []string{"queued", "picked", "onhold", "closed"}
+	Statuses = []string{apiclient.StatusQueued, apiclient.StatusPicked, apiclient.StatusOnHold, apiclient.StatusClosed}
 	Channels = []string{"sms", "facebook", "twitter", "livechat", "email", "abc", "whatsapp", "api"}
 )
 
 // openStatuses are the statuses whose oldest chat is exported: a customer
 // is still waiting on them.
-var openStatuses = map[string]bool{"queued": true, "picked": true, "onhold": true}
+var openStatuses = map[string]bool{apiclient.StatusQueued: true, apiclient.StatusPicked: true, apiclient.StatusOnHold: true}
 
 // IsOpen tells whether a chat's status can still change in the normal course
 // of things (queued, picked, onhold). Closed chats are assumed final.
 func IsOpen(c *apiclient.Chat) bool { return openStatuses[c.Status] }
 
-type statusChannel struct{ status, channel string }
+// StatusChannel is a key of Counts: a status and a channel, as label
+// values.
+type StatusChannel struct{ Status, Channel string }
 
 // asset identifies a channel asset in the labels of imichat_chats_by_asset.
 type asset struct{ channel, id, name string }
@@ -40,45 +42,29 @@ type byStatus map[string]int
 // which is what an incremental refresh of a large tenant needs.
 type Counts struct {
 	Total           int
-	ByStatusChannel map[statusChannel]int
+	ByStatusChannel map[StatusChannel]int
 	ByAssignee      map[string]byStatus
 	ByAsset         map[asset]byStatus
 	ByTag           map[string]byStatus
 	ByFlag          map[string]byStatus
-	OldestCreated   map[statusChannel]time.Time
+	OldestCreated   map[StatusChannel]time.Time
 }
 
 // NewCounts returns the counts of an empty list.
 func NewCounts() *Counts {
 	c := &Counts{
-		ByStatusChannel: make(map[statusChannel]int, len(Statuses)*len(Channels)),
+		ByStatusChannel: make(map[StatusChannel]int, len(Statuses)*len(Channels)),
 		ByAssignee:      map[string]byStatus{},
 		ByAsset:         map[asset]byStatus{},
 		ByTag:           map[string]byStatus{},
 		ByFlag:          map[string]byStatus{},
-		OldestCreated:   map[statusChannel]time.Time{},
+		OldestCreated:   map[StatusChannel]time.Time{},
 	}
 	for _, s := range Statuses {
 		for _, ch := range Channels {
-			c.ByStatusChannel[statusChannel{s, ch}] = 0
+			c.ByStatusChannel[StatusChannel{s, ch}] = 0
 		}
 	}
-	return c
-}
-
-// Aggregate counts chats along every exported dimension.
-func Aggregate(chats []apiclient.Chat) *Counts {
-	c := NewCounts()
-	for i := range chats {
-		c.Add(&chats[i])
-	}
-	c.SetOldest(func(yield func(*apiclient.Chat) bool) {
-		for i := range chats {
-			if !yield(&chats[i]) {
-				return
-			}
-		}
-	})
 	return c
 }
 
@@ -91,7 +77,7 @@ func (c *Counts) Remove(chat *apiclient.Chat) { c.add(chat, -1) }
 func (c *Counts) add(chat *apiclient.Chat, delta int) {
 	status, channel := labelValue(chat.Status), labelValue(chat.Channel)
 	c.Total += delta
-	sc := statusChannel{status, channel}
+	sc := StatusChannel{status, channel}
 	c.ByStatusChannel[sc] += delta
 	if c.ByStatusChannel[sc] == 0 && !isDocumented(sc) {
 		delete(c.ByStatusChannel, sc)
@@ -117,7 +103,7 @@ func (c *Counts) SetOldest(chats func(yield func(*apiclient.Chat) bool)) {
 		if !openStatuses[status] || chat.CreatedAt.IsZero() {
 			continue
 		}
-		sc := statusChannel{status, labelValue(chat.Channel)}
+		sc := StatusChannel{status, labelValue(chat.Channel)}
 		if old, ok := c.OldestCreated[sc]; !ok || chat.CreatedAt.Before(old) {
 			c.OldestCreated[sc] = chat.CreatedAt
 		}
@@ -147,33 +133,10 @@ func cloneByStatus[K comparable](m map[K]byStatus) map[K]byStatus {
 	return out
 }
 
-// Queued returns the number of queued chats, the figure people are paged on.
-func (c *Counts) Queued() int {
-	n := 0
-	for k, v := range c.ByStatusChannel {
-		if k.status == "queued" {
-			n += v
-		}
-	}
-	return n
-}
-
-// Chats returns the number of chats of a status on a channel.
-func (c *Counts) Chats(status, channel string) int {
-	return c.ByStatusChannel[statusChannel{status, channel}]
-}
-
-// Oldest returns the creation time of the oldest open chat of a status on
-// a channel, and whether there is one.
-func (c *Counts) Oldest(status, channel string) (time.Time, bool) {
-	t, ok := c.OldestCreated[statusChannel{status, channel}]
-	return t, ok
-}
-
 // isDocumented tells a pair of the always-exported grid from one the list
 // brought in (an unknown status or channel), which goes when its count does.
-func isDocumented(sc statusChannel) bool {
-	return slices.Contains(Statuses, sc.status) && slices.Contains(Channels, sc.channel)
+func isDocumented(sc StatusChannel) bool {
+	return slices.Contains(Statuses, sc.Status) && slices.Contains(Channels, sc.Channel)
 }
 
 // count moves an entity's count for a status by delta. An entity whose
@@ -245,7 +208,7 @@ func labelValue(s string) string {
 // into OverflowLabelValue.
 func (c *Counts) emit(ch chan<- prometheus.Metric, limit *LabelLimit) {
 	for k, v := range c.ByStatusChannel {
-		ch <- prometheus.MustNewConstMetric(chatsDesc, prometheus.GaugeValue, float64(v), k.status, k.channel)
+		ch <- prometheus.MustNewConstMetric(chatsDesc, prometheus.GaugeValue, float64(v), k.Status, k.Channel)
 	}
 	one := func(v string) []string { return []string{v} }
 	emitByStatus(ch, chatsByAssigneeDesc, foldDimension(limit, DimensionAssignee, c.ByAssignee, OverflowLabelValue, strings.Compare), one)
@@ -255,7 +218,7 @@ func (c *Counts) emit(ch chan<- prometheus.Metric, limit *LabelLimit) {
 		func(a asset) []string { return []string{a.channel, a.id, a.name} })
 	for k, t := range c.OldestCreated {
 		ch <- prometheus.MustNewConstMetric(oldestCreatedDesc, prometheus.GaugeValue,
-			float64(t.UnixNano())/1e9, k.status, k.channel)
+			float64(t.UnixNano())/1e9, k.Status, k.Channel)
 	}
 }
 
@@ -276,13 +239,13 @@ func emitByStatus[K comparable](ch chan<- prometheus.Metric, desc *prometheus.De
 // dimensions (assignee, asset, tag, flag) keep the chats where they were
 // last read.
 func (c *Counts) MoveChats(from, to, channel string, n int) {
-	src := statusChannel{labelValue(from), labelValue(channel)}
+	src := StatusChannel{labelValue(from), labelValue(channel)}
 	n = min(n, c.ByStatusChannel[src])
 	if n <= 0 {
 		return
 	}
 	c.ByStatusChannel[src] -= n
-	c.ByStatusChannel[statusChannel{labelValue(to), labelValue(channel)}] += n
+	c.ByStatusChannel[StatusChannel{labelValue(to), labelValue(channel)}] += n
 	if c.ByStatusChannel[src] == 0 && !isDocumented(src) {
 		delete(c.ByStatusChannel, src)
 	}

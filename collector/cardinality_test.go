@@ -177,7 +177,7 @@ func labelOf(m *dto.Metric, name string) string {
 
 func TestChatCollectorFoldsPastTheLimit(t *testing.T) {
 	const n, limit = 1200, 100
-	src := staticSource{snap: Snapshot{Chats: manyEntities(n), Pages: n / 10}}
+	src := staticSource{snap: Snapshot{Counts: aggregate(manyEntities(n)), Pages: n / 10}}
 	unlimited := gatherSeries(t, NewChatCollector(context.Background(), src, nil))
 
 	ll := NewLabelLimit(limit)
@@ -230,7 +230,7 @@ func TestChatCollectorFoldsPastTheLimit(t *testing.T) {
 
 func TestLabelLimitCounterStartsAtZero(t *testing.T) {
 	ll := NewLabelLimit(DefaultMaxLabelValues)
-	src := staticSource{snap: Snapshot{Chats: population}}
+	src := staticSource{snap: Snapshot{Counts: aggregate(population)}}
 	gatherSeries(t, NewChatCollector(context.Background(), src, nil, WithLabelLimit(ll)))
 	for _, d := range []string{DimensionAssignee, DimensionAsset, DimensionTag, DimensionFlag} {
 		if v := foldedValue(t, ll, d); v != 0 {

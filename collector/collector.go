@@ -12,23 +12,21 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/imichat-exporter/imichat_exporter/apiclient"
 )
 
 const namespace = "imichat"
 
-// Snapshot is one complete read of the tenant's chat list.
+// Snapshot is the source's numbers of the tenant's chat list.
 type Snapshot struct {
-	Counts   *Counts          // what is exported; nil means Aggregate(Chats)
-	Chats    []apiclient.Chat // the chats, when the source keeps them
-	Pages    int              // pages requested to get it
-	Duration time.Duration    // how long the walk took
+	Counts   *Counts       // what is exported
+	Pages    int           // pages requested by the refresh that read them
+	Duration time.Duration // how long that refresh took
 	// RefreshedAt is when the data was read. A source that serves a
 	// cached result says here how old it is.
 	RefreshedAt time.Time
@@ -39,43 +37,11 @@ type Snapshot struct {
 	Coverage time.Time
 }
 
-// counts returns the snapshot's aggregate.
-func (s Snapshot) counts() *Counts {
-	if s.Counts != nil {
-		return s.Counts
-	}
-	return Aggregate(s.Chats)
-}
-
 // Source produces the chats to export. It must return an error, never a
 // partial list, when the read could not be completed. On error the Snapshot
 // still carries Pages and Duration of the failed attempt.
 type Source interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
-}
-
-// WalkSource walks the whole chat list on every call.
-type WalkSource struct {
-	Fetcher apiclient.Fetcher
-	Options apiclient.WalkOptions
-	Now     func() time.Time // nil: time.Now
-}
-
-// Snapshot walks every page.
-func (s WalkSource) Snapshot(ctx context.Context) (Snapshot, error) {
-	now := s.Now
-	if now == nil {
-		now = time.Now
-	}
-	start := now()
-	res, err := apiclient.Walk(ctx, s.Fetcher, s.Options)
-	snap := Snapshot{Pages: res.Pages, Duration: res.Duration, RefreshedAt: start}
-	if err != nil {
-		return snap, err
-	}
-	snap.Chats = res.Chats
-	snap.Counts = Aggregate(res.Chats)
-	return snap, nil
 }
 
 func newDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -85,7 +51,7 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 // The per-scrape metrics. Their names and labels are a public contract.
 var (
 	upDesc = newDesc("up",
-		"1 when the last walk of the chat list read every page without error, else 0.")
+		"1 when the last refresh of the chat list read every page it asked for without error, else 0 (and no chat gauges are exported).")
 	chatsDesc = newDesc("chats",
 		"Chats by status and channel. Every documented status and channel pair is present, 0 when there is none.",
 		"status", "channel")
@@ -104,15 +70,19 @@ var (
 	oldestCreatedDesc = newDesc("chats_oldest_created_timestamp_seconds",
 		"Creation time of the oldest chat by status and channel, in Unix seconds, for open statuses (queued, picked, onhold) only; absent when there is none.",
 		"status", "channel")
-	scrapeDurationDesc = newDesc("scrape_duration_seconds",
-		"How long the last walk of the chat list took, in seconds.")
-	scrapePagesDesc = newDesc("scrape_pages",
-		"Pages requested by the last walk of the chat list.")
+	refreshDurationDesc = newDesc("last_refresh_duration_seconds",
+		"How long the last refresh of the chat list took, in seconds.")
+	refreshPagesDesc = newDesc("last_refresh_pages",
+		"Pages requested by the last refresh of the chat list.")
 	coverageDesc = newDesc("coverage_oldest_created_timestamp_seconds",
 		"Creation time, in Unix seconds, down to which the chat numbers served are complete: they count the chats created since. With a complete window it is now minus --imichat.lookback; on a cold start it shows how far the window reaches yet.")
 	lastRefreshDesc = newDesc("last_refresh_timestamp_seconds",
 		"When the chat numbers served were read from the API, in Unix seconds. To spare the API quota they may be older than the scrape: time() minus this is their age.")
 )
+
+// errNoCounts is a source's Snapshot without counts: a bug, served as a
+// failed read rather than as an empty tenant.
+var errNoCounts = errors.New("the source served no counts")
 
 // ChatCollector exports one Snapshot per scrape.
 type ChatCollector struct {
@@ -138,7 +108,7 @@ func NewChatCollector(ctx context.Context, source Source, logger log.Logger, opt
 // Describe sends the descriptors of every metric the collector can emit.
 func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, chatsDesc, chatsByAssigneeDesc, chatsByAssetDesc,
-		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, scrapeDurationDesc, scrapePagesDesc, lastRefreshDesc, coverageDesc} {
+		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, refreshDurationDesc, refreshPagesDesc, lastRefreshDesc, coverageDesc} {
 		ch <- d
 	}
 }
@@ -147,8 +117,11 @@ func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 // imichat_up 0 and no chat gauges: a partial count would lie.
 func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
 	snap, err := c.source.Snapshot(c.ctx)
-	ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, snap.Duration.Seconds())
-	ch <- prometheus.MustNewConstMetric(scrapePagesDesc, prometheus.GaugeValue, float64(snap.Pages))
+	ch <- prometheus.MustNewConstMetric(refreshDurationDesc, prometheus.GaugeValue, snap.Duration.Seconds())
+	ch <- prometheus.MustNewConstMetric(refreshPagesDesc, prometheus.GaugeValue, float64(snap.Pages))
+	if err == nil && snap.Counts == nil {
+		err = errNoCounts
+	}
 	if err != nil {
 		// The source logs each failed refresh once; a pull that serves
 		// its error is not news.
@@ -163,5 +136,5 @@ func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
 	if !snap.Coverage.IsZero() {
 		ch <- prometheus.MustNewConstMetric(coverageDesc, prometheus.GaugeValue, float64(snap.Coverage.UnixNano())/1e9)
 	}
-	snap.counts().emit(ch, c.labelLimit)
+	snap.Counts.emit(ch, c.labelLimit)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -23,6 +24,24 @@ type staticSource struct {
 }
 
 func (s staticSource) Snapshot(context.Context) (Snapshot, error) { return s.snap, s.err }
+
+// aggregate counts chats as a source keeping them all would.
+func aggregate(chats []apiclient.Chat) *Counts {
+	c := NewCounts()
+	for i := range chats {
+		c.Add(&chats[i])
+	}
+	c.SetOldest(slices.Values(pointers(chats)))
+	return c
+}
+
+func pointers(chats []apiclient.Chat) []*apiclient.Chat {
+	out := make([]*apiclient.Chat, len(chats))
+	for i := range chats {
+		out[i] = &chats[i]
+	}
+	return out
+}
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
@@ -60,7 +79,7 @@ func gridExposition(nonzero map[[2]string]int) string {
 }
 
 func TestChatCollectorKnownPopulation(t *testing.T) {
-	src := staticSource{snap: Snapshot{Chats: population, Pages: 1, Duration: 1500 * time.Millisecond}}
+	src := staticSource{snap: Snapshot{Counts: aggregate(population), Pages: 1, Duration: 1500 * time.Millisecond}}
 	c := NewChatCollector(context.Background(), src, nil)
 
 	tests := []struct {
@@ -68,19 +87,19 @@ func TestChatCollectorKnownPopulation(t *testing.T) {
 		want   string
 	}{
 		{"imichat_up", `
-# HELP imichat_up 1 when the last walk of the chat list read every page without error, else 0.
+# HELP imichat_up 1 when the last refresh of the chat list read every page it asked for without error, else 0 (and no chat gauges are exported).
 # TYPE imichat_up gauge
 imichat_up 1
 `},
-		{"imichat_scrape_pages", `
-# HELP imichat_scrape_pages Pages requested by the last walk of the chat list.
-# TYPE imichat_scrape_pages gauge
-imichat_scrape_pages 1
+		{"imichat_last_refresh_pages", `
+# HELP imichat_last_refresh_pages Pages requested by the last refresh of the chat list.
+# TYPE imichat_last_refresh_pages gauge
+imichat_last_refresh_pages 1
 `},
-		{"imichat_scrape_duration_seconds", `
-# HELP imichat_scrape_duration_seconds How long the last walk of the chat list took, in seconds.
-# TYPE imichat_scrape_duration_seconds gauge
-imichat_scrape_duration_seconds 1.5
+		{"imichat_last_refresh_duration_seconds", `
+# HELP imichat_last_refresh_duration_seconds How long the last refresh of the chat list took, in seconds.
+# TYPE imichat_last_refresh_duration_seconds gauge
+imichat_last_refresh_duration_seconds 1.5
 `},
 		{"imichat_chats", gridExposition(map[[2]string]int{
 			{"queued", "sms"}: 2, {"queued", "whatsapp"}: 1, {"picked", "livechat"}: 1,
@@ -149,7 +168,7 @@ imichat_chats_oldest_created_timestamp_seconds{channel="whatsapp",status="queued
 }
 
 func TestChatCollectorByAsset(t *testing.T) {
-	src := staticSource{snap: Snapshot{Chats: population[:2]}}
+	src := staticSource{snap: Snapshot{Counts: aggregate(population[:2])}}
 	want := `
 # HELP imichat_chats_by_asset Chats by the channel asset they arrived on, and status.
 # TYPE imichat_chats_by_asset gauge
@@ -164,7 +183,7 @@ imichat_chats_by_asset{asset_id="15550100",asset_name="Long code",channel="sms",
 }
 
 func TestChatCollectorSumsEqualTotals(t *testing.T) {
-	counts := Aggregate(population)
+	counts := aggregate(population)
 	total := 0
 	for _, v := range counts.ByStatusChannel {
 		total += v
@@ -188,7 +207,7 @@ func TestChatCollectorSumsEqualTotals(t *testing.T) {
 func TestChatCollectorFailedWalkExportsNoChatGauges(t *testing.T) {
 	var logs bytes.Buffer
 	src := staticSource{
-		snap: Snapshot{Chats: population, Pages: 3, Duration: time.Second}, // a broken source that returns chats with its error
+		snap: Snapshot{Counts: aggregate(population), Pages: 3, Duration: time.Second}, // a broken source that returns chats with its error
 		err:  fmt.Errorf("page 3: %w", &apiclient.APIError{StatusCode: 2004, HTTPStatus: 401, Description: "Access token expired"}),
 	}
 	c := NewChatCollector(context.Background(), src, log.NewLogfmtLogger(&logs))
@@ -202,7 +221,7 @@ func TestChatCollectorFailedWalkExportsNoChatGauges(t *testing.T) {
 	for _, mf := range mfs {
 		names = append(names, mf.GetName())
 	}
-	if got, want := strings.Join(names, " "), "imichat_scrape_duration_seconds imichat_scrape_pages imichat_up"; got != want {
+	if got, want := strings.Join(names, " "), "imichat_last_refresh_duration_seconds imichat_last_refresh_pages imichat_up"; got != want {
 		t.Errorf("metrics after a failed walk: %s; want %s", got, want)
 	}
 	if up := mfs[2].GetMetric()[0].GetGauge().GetValue(); up != 0 {
@@ -214,6 +233,21 @@ func TestChatCollectorFailedWalkExportsNoChatGauges(t *testing.T) {
 	line := logs.String()
 	if strings.Count(line, "\n") != 1 || !strings.Contains(line, "level=debug") || !strings.Contains(line, "2004") || !strings.Contains(line, "Access token expired") {
 		t.Errorf("want one debug line naming the status code and description, got:\n%s", line)
+	}
+}
+
+// TestChatCollectorSourceWithoutCounts: a source that answers without
+// error but without counts is a bug; it is served as a failed read, never
+// as an empty tenant.
+func TestChatCollectorSourceWithoutCounts(t *testing.T) {
+	c := NewChatCollector(context.Background(), staticSource{snap: Snapshot{Pages: 2}}, nil)
+	want := `
+# HELP imichat_up 1 when the last refresh of the chat list read every page it asked for without error, else 0 (and no chat gauges are exported).
+# TYPE imichat_up gauge
+imichat_up 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "imichat_up", "imichat_chats"); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -276,7 +310,7 @@ func TestLabelValue(t *testing.T) {
 	}
 	// Invalid UTF-8 in user data must not break the exposition.
 	chats := []apiclient.Chat{{ID: "x", Status: "queued", Channel: "sms", Assignee: "bad\xff", Tags: []string{"\xfe"}, Flag: long + "x"}}
-	if err := testutil.CollectAndCompare(NewChatCollector(context.Background(), staticSource{snap: Snapshot{Chats: chats}}, nil),
+	if err := testutil.CollectAndCompare(NewChatCollector(context.Background(), staticSource{snap: Snapshot{Counts: aggregate(chats)}}, nil),
 		strings.NewReader(""), "no_such_metric"); err != nil {
 		t.Errorf("collecting user data with invalid UTF-8: %v", err)
 	}

@@ -18,14 +18,40 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
 
+// walkSource walks the whole chat list on every call and counts it.
+type walkSource struct {
+	fetcher apiclient.Fetcher
+	opts    apiclient.WalkOptions
+}
+
+func (s walkSource) Snapshot(ctx context.Context) (collector.Snapshot, error) {
+	res, err := apiclient.Walk(ctx, s.fetcher, s.opts)
+	snap := collector.Snapshot{Pages: res.Pages, Duration: res.Duration}
+	if err != nil {
+		return snap, err
+	}
+	snap.Counts = collector.NewCounts()
+	for i := range res.Chats {
+		snap.Counts.Add(&res.Chats[i])
+	}
+	snap.Counts.SetOldest(func(yield func(*apiclient.Chat) bool) {
+		for i := range res.Chats {
+			if !yield(&res.Chats[i]) {
+				return
+			}
+		}
+	})
+	return snap, nil
+}
+
 // simSource walks a simulated tenant in-process.
-func simSource(tenant *simulator.Tenant, token string, observer apiclient.Observer) collector.WalkSource {
+func simSource(tenant *simulator.Tenant, token string, observer apiclient.Observer) walkSource {
 	u, _ := url.Parse("http://tenant.test")
 	client := &apiclient.Client{
 		BaseURL: u, TeamID: "team", Token: apiclient.StaticToken(token), Observer: observer,
 		HTTPClient: &http.Client{Transport: simulator.NewTransport(tenant)},
 	}
-	return collector.WalkSource{Fetcher: client, Options: apiclient.WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 10000}}
+	return walkSource{fetcher: client, opts: apiclient.WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 10000}}
 }
 
 // truthExposition renders the simulator's own counts in the exposition
@@ -96,8 +122,8 @@ func TestCollectorWithArrivalsDuringWalk(t *testing.T) {
 	before := tenant.Counts().Total
 	tenant.SetFault(simulator.Fault{ArrivalsAfterPage: 3})
 	src := simSource(tenant, "tok", nil)
-	src.Options.Concurrency = 1 // sequential: arrivals can only duplicate, never hide, a chat
-	snap, err := src.Snapshot(context.Background())
+	src.opts.Concurrency = 1 // sequential: arrivals can only duplicate, never hide, a chat
+	res, err := apiclient.Walk(context.Background(), src.fetcher, src.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,13 +133,13 @@ func TestCollectorWithArrivalsDuringWalk(t *testing.T) {
 		t.Fatal("no chat arrived during the walk")
 	}
 	seen := map[string]bool{}
-	for _, c := range snap.Chats {
+	for _, c := range res.Chats {
 		if seen[c.ID] {
 			t.Fatalf("chat %s counted twice", c.ID)
 		}
 		seen[c.ID] = true
 	}
-	if n := len(snap.Chats); n < before || n > after {
+	if n := len(res.Chats); n < before || n > after {
 		t.Errorf("counted %d chats; %d existed before the walk and %d after", n, before, after)
 	}
 }
@@ -126,7 +152,7 @@ func TestAPIMetricsFromSimulator(t *testing.T) {
 		Clock: func() time.Time { return start }})
 	m := collector.NewAPIMetrics()
 	src := simSource(tenant, "tok", m)
-	src.Options.Concurrency = 1 // no speculative requests: the counts are exact
+	src.opts.Concurrency = 1 // no speculative requests: the counts are exact
 	scrape := func() float64 {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collector.NewChatCollector(context.Background(), src, nil))

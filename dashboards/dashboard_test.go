@@ -462,8 +462,8 @@ func TestDashboardQueriesUseContractMetrics(t *testing.T) {
 		"imichat_api_responses_total",
 		"imichat_api_rate_limit_remaining",
 		"imichat_api_rate_limit_reset_timestamp_seconds",
-		"imichat_scrape_duration_seconds",
-		"imichat_scrape_pages",
+		"imichat_last_refresh_duration_seconds",
+		"imichat_last_refresh_pages",
 	} {
 		if !used[want] {
 			t.Errorf("no panel queries %s", want)

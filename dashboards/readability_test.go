@@ -107,8 +107,8 @@ var labelValues = map[string]int{
 // (besides job, instance, tenant and team). A metric missing here is unbounded until added.
 var metricLabels = map[string][]string{
 	"imichat_up":                                        nil,
-	"imichat_scrape_duration_seconds":                   nil,
-	"imichat_scrape_pages":                              nil,
+	"imichat_last_refresh_duration_seconds":             nil,
+	"imichat_last_refresh_pages":                        nil,
 	"imichat_last_refresh_timestamp_seconds":            nil,
 	"imichat_coverage_oldest_created_timestamp_seconds": nil,
 	"imichat_api_rate_limit_remaining":                  nil,
