@@ -32,15 +32,15 @@ func BenchmarkWindowHeap(b *testing.B) {
 					if _, err := r.Snapshot(context.Background()); err != nil {
 						b.Fatal(err)
 					}
-					if r.state.complete {
+					if r.eng.state.complete {
 						break
 					}
 				}
-				if !r.state.complete {
+				if !r.eng.state.complete {
 					b.Fatal("the window was not covered")
 				}
 				after := heapInUse()
-				chats := len(r.state.list)
+				chats := len(r.eng.state.list)
 				b.ReportMetric(float64(after-before)/(1<<20), "MiB")
 				b.ReportMetric(float64(after-before)/float64(chats), "B/chat")
 				b.ReportMetric(float64(chats), "chats")

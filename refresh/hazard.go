@@ -23,17 +23,6 @@ type hazard struct {
 	cum [len(hazardEdges)]float64
 }
 
-// hazardEdges are the lower edges of the intervals, in seconds in status.
-var hazardEdges = [...]float64{0, 15, 30, 60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 30720, 61440, 122880}
-
-// The prior: as if one event had been seen in ten minutes of exposure in
-// every interval, so that an interval never observed is neither certain nor
-// impossible.
-const (
-	priorEvents   = 0.5
-	priorExposure = 300
-)
-
 func newHazard(halfLife time.Duration) *hazard {
 	h := &hazard{halfLife: halfLife}
 	h.refreshCum()

@@ -93,6 +93,37 @@ func (f *recordingFetcher) FetchPage(ctx context.Context, n int) (apiclient.Page
 	return p, err
 }
 
+// chatsOf is the served count of a status on a channel.
+func chatsOf(c *collector.Counts, status, channel string) int {
+	return c.ByStatusChannel[collector.StatusChannel{Status: status, Channel: channel}]
+}
+
+// oldestOf is the creation time of the oldest chat of a status on a
+// channel, and whether there is one.
+func oldestOf(c *collector.Counts, status, channel string) (time.Time, bool) {
+	t, ok := c.OldestCreated[collector.StatusChannel{Status: status, Channel: channel}]
+	return t, ok
+}
+
+// queuedOf is the served queued count, the figure people are paged on.
+func queuedOf(c *collector.Counts) int {
+	n := 0
+	for k, v := range c.ByStatusChannel {
+		if k.Status == apiclient.StatusQueued {
+			n += v
+		}
+	}
+	return n
+}
+
+// spentInDay is the tenant's requests in the last 24 hours.
+func spentInDay(q *Quota, now time.Time) int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(now)
+	return int64(q.spentInDay())
+}
+
 // diffTruth compares served counts with the simulator's truth.
 func diffTruth(got *collector.Counts, truth simulator.Counts) string {
 	if got.Total != truth.Total {
@@ -101,11 +132,11 @@ func diffTruth(got *collector.Counts, truth simulator.Counts) string {
 	for _, s := range collector.Statuses {
 		for _, ch := range collector.Channels {
 			k := [2]string{s, ch}
-			if n := got.Chats(s, ch); n != truth.ByStatusChannel[k] {
+			if n := chatsOf(got, s, ch); n != truth.ByStatusChannel[k] {
 				return fmt.Sprintf("chats{status=%q,channel=%q} = %d, truth %d", s, ch, n, truth.ByStatusChannel[k])
 			}
 			want, wantOK := truth.OldestCreated[k]
-			if have, ok := got.Oldest(s, ch); ok != wantOK || !have.Equal(want) {
+			if have, ok := oldestOf(got, s, ch); ok != wantOK || !have.Equal(want) {
 				return fmt.Sprintf("oldest created {status=%q,channel=%q} = %v, truth %v", s, ch, have, want)
 			}
 		}

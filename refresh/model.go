@@ -21,14 +21,9 @@ type model struct {
 	arrivalsAt               time.Time
 }
 
-const (
-	hazardHalfLife  = 6 * time.Hour
-	arrivalHalfLife = time.Hour
-)
-
 func newModel() *model {
 	m := &model{byStatus: map[string]*hazard{}}
-	for _, s := range []string{"queued", "picked", "onhold"} {
+	for _, s := range []string{apiclient.StatusQueued, apiclient.StatusPicked, apiclient.StatusOnHold} {
 		m.byStatus[s] = newHazard(hazardHalfLife)
 	}
 	return m
@@ -38,7 +33,7 @@ func newModel() *model {
 // for a queued chat (every chat starts queued), else its updated_at when
 // that is plausible.
 func enteredStatus(c *apiclient.Chat) time.Time {
-	if c.Status != "queued" && !c.UpdatedAt.IsZero() && !c.UpdatedAt.Before(c.CreatedAt) {
+	if c.Status != apiclient.StatusQueued && !c.UpdatedAt.IsZero() && !c.UpdatedAt.Before(c.CreatedAt) {
 		return c.UpdatedAt
 	}
 	return c.CreatedAt
@@ -62,8 +57,8 @@ func (m *model) learn(o observation) {
 	}
 	if o.old == nil {
 		// First seen. Every chat begins queued at its creation.
-		q := m.byStatus["queued"]
-		if f.Status == "queued" {
+		q := m.byStatus[apiclient.StatusQueued]
+		if f.Status == apiclient.StatusQueued {
 			q.observe(0, o.at.Sub(f.CreatedAt).Seconds(), false)
 			return
 		}
@@ -87,7 +82,7 @@ func (m *model) learn(o observation) {
 	// It left the status between the two reads; updated_at says when, as
 	// far as the two reads allow.
 	left := clampTime(f.UpdatedAt, o.old.readAt, o.at)
-	if old.Status == "queued" {
+	if old.Status == apiclient.StatusQueued {
 		left = leftQueue(f, o.old.readAt, o.at)
 	}
 	h.observe(from, left.Sub(entered).Seconds(), true)
@@ -104,7 +99,7 @@ func (m *model) learn(o observation) {
 // slower than it is, and so re-read queued chats too late to learn better.
 func leftQueue(f *apiclient.Chat, since, at time.Time) time.Time {
 	upd := clampTime(f.UpdatedAt, since, at)
-	if f.Status == "picked" || (f.Status == "closed" && f.Assignee == "") {
+	if f.Status == apiclient.StatusPicked || (f.Status == apiclient.StatusClosed && f.Assignee == "") {
 		return upd
 	}
 	return since.Add(upd.Sub(since) / 3)
@@ -142,16 +137,14 @@ func (m *model) arrivalRate() float64 {
 	return m.arrivals / m.arrivalSeconds
 }
 
-// settle brings the estimates up to now, before they are used.
-func (m *model) settle(now time.Time) {
+// ageTo brings the estimates up to now, before they are used: the
+// observations decay.
+func (m *model) ageTo(now time.Time) {
 	for _, h := range m.byStatus {
 		h.decay(now)
 		h.refreshCum()
 	}
 }
-
-// areaSteps is the resolution of the integrals below (midpoint rule).
-const areaSteps = 6
 
 // changedArea is the probability that a chat read at readAt has left its
 // status, integrated from readAt to now: the expected error it has added
@@ -176,7 +169,7 @@ func (m *model) changedArea(c *entry, now time.Time) float64 {
 // not yet read, have added to the served numbers, in chat-seconds: a new
 // chat still queued weighs queued, one already picked or closed other.
 func (m *model) newChatArea(span time.Duration, queued, other float64) float64 {
-	q := m.byStatus["queued"]
+	q := m.byStatus[apiclient.StatusQueued]
 	lambda := m.arrivalRate()
 	total := span.Seconds()
 	dt := total / areaSteps

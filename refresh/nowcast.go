@@ -24,15 +24,10 @@ import (
 // read in this refresh is exact. The oldest queued chat of a channel is
 // the oldest more likely still queued than not.
 
-// minQueueExits is how many queue exits the exporter must have seen
-// before it estimates: until then its life table is mostly its prior, and
-// the raw count is served.
-const minQueueExits = 20
-
 // nowcast moves the chats that have most probably left the queue since
 // they were read, at now.
-func (r *Refresher) nowcast(c *collector.Counts, now time.Time) {
-	q := r.model.byStatus["queued"]
+func (e *engine) nowcast(c *collector.Counts, now time.Time) {
+	q := e.model.byStatus[apiclient.StatusQueued]
 	if q.evidence() < minQueueExits {
 		return
 	}
@@ -45,19 +40,19 @@ func (r *Refresher) nowcast(c *collector.Counts, now time.Time) {
 		return q.leaveProbability(max(e.readAt.Sub(e.CreatedAt).Seconds(), 0), now.Sub(e.CreatedAt).Seconds())
 	}
 	gone := map[string]float64{} // expected departures, by channel
-	for _, e := range r.state.open {
-		if e.Status == "queued" {
-			gone[e.Channel] += left(e)
+	for _, c := range e.state.open {
+		if c.Status == apiclient.StatusQueued {
+			gone[c.Channel] += left(c)
 		}
 	}
 	for ch, n := range gone {
-		c.MoveChats("queued", "picked", ch, int(math.Round(n)))
+		c.MoveChats(apiclient.StatusQueued, apiclient.StatusPicked, ch, int(math.Round(n)))
 	}
 	// The oldest chats, of the queued ones those more likely still queued
 	// than not.
 	c.SetOldest(func(yield func(*apiclient.Chat) bool) {
-		for _, e := range r.state.open {
-			if (e.Status != "queued" || left(e) < 0.5) && !yield(&e.Chat) {
+		for _, c := range e.state.open {
+			if (c.Status != apiclient.StatusQueued || left(c) < 0.5) && !yield(&c.Chat) {
 				return
 			}
 		}

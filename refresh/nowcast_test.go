@@ -34,7 +34,7 @@ func TestNowcastMovesWhatHasMostProbablyLeftTheQueue(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := New(Options{})
 			defer r.Close()
-			q := r.model.byStatus["queued"]
+			q := r.eng.model.byStatus["queued"]
 			for range c.exits {
 				q.observe(0, c.exitAfter, true)
 			}
@@ -42,22 +42,22 @@ func TestNowcastMovesWhatHasMostProbablyLeftTheQueue(t *testing.T) {
 				q.observe(0, 3*3600, false)
 			}
 			q.refreshCum()
-			r.state = newChatState()
+			r.eng.state = newChatState()
 			readAt := now.Add(-c.readAgo)
 			var chats []apiclient.Chat
 			for i := range 4 {
 				chats = append(chats, queued(fmt.Sprint("q", i), readAt.Add(-time.Duration(i+1)*5*time.Second)))
 			}
-			r.state.replace(chats, readAt, true, true)
-			counts := r.state.current().Clone()
-			r.nowcast(counts, now)
-			if got := counts.Chats("queued", "sms"); got != c.wantQueued {
+			r.eng.state.replace(chats, readAt, true, true)
+			counts := r.eng.state.current().Clone()
+			r.eng.nowcast(counts, now)
+			if got := chatsOf(counts, "queued", "sms"); got != c.wantQueued {
 				t.Errorf("queued %d, want %d", got, c.wantQueued)
 			}
-			if got := counts.Chats("queued", "sms") + counts.Chats("picked", "sms"); got != 4 || counts.Total != 4 {
+			if got := chatsOf(counts, "queued", "sms") + chatsOf(counts, "picked", "sms"); got != 4 || counts.Total != 4 {
 				t.Errorf("queued + picked %d, total %d: chats lost or made up", got, counts.Total)
 			}
-			oldest, ok := counts.Oldest("queued", "sms")
+			oldest, ok := oldestOf(counts, "queued", "sms")
 			switch {
 			case c.wantOldestAgo == 0 && ok:
 				t.Errorf("oldest queued %v, want none", oldest)
@@ -81,13 +81,13 @@ func TestNowcastFollowsAQueueThatStopsMoving(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return snap.Counts.Queued()
+		return queuedOf(snap.Counts)
 	}
 	for at := env.coldStart; at.Before(env.measureFrom); at = at.Add(30 * time.Second) {
 		env.clock.Advance(at.Sub(env.clock.Now()))
 		pull()
 	}
-	if q := r.model.byStatus["queued"]; q.evidence() < minQueueExits {
+	if q := r.eng.model.byStatus["queued"]; q.evidence() < minQueueExits {
 		t.Fatalf("only %.0f queue exits seen in a day", q.evidence())
 	}
 	// The incident: a stuck chat every 30 s for an hour, on top of the
@@ -112,7 +112,7 @@ func TestNowcastFollowsAQueueThatStopsMoving(t *testing.T) {
 	snap, _ := r.Snapshot(context.Background())
 	var oldest time.Time
 	for _, ch := range []string{"sms", "livechat", "whatsapp", "email", "facebook", "twitter", "abc", "api"} {
-		if o, ok := snap.Counts.Oldest("queued", ch); ok && (oldest.IsZero() || o.Before(oldest)) {
+		if o, ok := oldestOf(snap.Counts, "queued", ch); ok && (oldest.IsZero() || o.Before(oldest)) {
 			oldest = o
 		}
 	}

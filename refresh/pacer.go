@@ -51,7 +51,7 @@ type Quota struct {
 	// The shared bucket: the pace less the teams' floors.
 	tokens, capacity float64
 	last             time.Time
-	// price of a page, in chat-seconds (see Refresher), following the
+	// price of a page, in chat-seconds (see worth.go), following the
 	// shared bucket's level.
 	price float64
 
@@ -61,15 +61,6 @@ type Quota struct {
 const (
 	minutesPerDay = 1440
 	secondsPerDay = 86400
-	// capacityWindow is how much of its pace a team's bucket saves up:
-	// enough to wait for a page worth reading, not enough to spend an
-	// hour in a burst.
-	capacityWindow = 15 * time.Minute
-	minCapacity    = 4
-	// floorShare is the part of the tenant's pace split evenly among its
-	// teams whatever they need: a quiet team is still read, and its first
-	// chats are seen.
-	floorShare = 0.2
 )
 
 // NewQuota returns the quota of one tenant: share is the largest part of
@@ -97,14 +88,6 @@ func (q *Quota) SetLimits(share float64, dailyBudget int64) {
 	if dailyBudget > 0 {
 		q.dailyBudget = dailyBudget
 	}
-}
-
-// SpentInDay is the tenant's requests in the last 24 hours.
-func (q *Quota) SpentInDay(now time.Time) int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.advance(now)
-	return int64(q.spentInDay())
 }
 
 // pacer is one team's account with its tenant's Quota: its floor bucket,
@@ -231,9 +214,9 @@ func (q *Quota) weight(p *pacer) float64 {
 	return q.floor()/n + (1-q.floor())*p.need/total
 }
 
-// refill fills a bucket at rate since last, up to capacity; what a grant
-// put past the capacity stays.
-func refill(tokens *float64, last *time.Time, now time.Time, rate, capacity float64) (since time.Duration) {
+// fillBucket fills a bucket at rate since last, up to capacity; what a
+// grant put past the capacity stays.
+func fillBucket(tokens *float64, last *time.Time, now time.Time, rate, capacity float64) (since time.Duration) {
 	if !last.IsZero() && now.After(*last) {
 		since = now.Sub(*last)
 		if *tokens < capacity {
@@ -246,11 +229,11 @@ func refill(tokens *float64, last *time.Time, now time.Time, rate, capacity floa
 	return since
 }
 
-// fill brings the team's and the shared bucket, and the price, up to now
+// refill brings the team's and the shared bucket, and the price, up to now
 // and the limits up to the headers, with need as what the team needs now.
 // It returns the team's part of the pace in requests per second, and the
-// time since the team's last fill (0 on the first).
-func (p *pacer) fill(now time.Time, rl apiclient.RateLimit, need float64) (rate float64, since time.Duration) {
+// time since the team's last refill (0 on the first).
+func (p *pacer) refill(now time.Time, rl apiclient.RateLimit, need float64) (rate float64, since time.Duration) {
 	q := p.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -260,11 +243,11 @@ func (p *pacer) fill(now time.Time, rl apiclient.RateLimit, need float64) (rate 
 	// Unspent floor tokens past capacityWindow of the floor's pace are not
 	// hoarded.
 	floorRate := pace * q.floor() / float64(max(len(q.teams), 1))
-	since = refill(&p.tokens, &p.last, now, floorRate, floorRate*capacityWindow.Seconds())
+	since = fillBucket(&p.tokens, &p.last, now, floorRate, floorRate*capacityWindow.Seconds())
 
 	sharedRate := pace * (1 - q.floor())
 	q.capacity = max(sharedRate*capacityWindow.Seconds(), minCapacity)
-	if dt := refill(&q.tokens, &q.last, now, sharedRate, q.capacity).Seconds(); dt > 0 {
+	if dt := fillBucket(&q.tokens, &q.last, now, sharedRate, q.capacity).Seconds(); dt > 0 {
 		// The price follows the shared bucket: a full bucket means
 		// pages worth less are worth reading, an empty one that only
 		// the best are.
@@ -359,7 +342,7 @@ func (p *pacer) ownAffordable(now time.Time, rl apiclient.RateLimit) int {
 // reserve takes up to n requests of the tenant's hard limit for a run
 // about to start, so that the runs of two teams in flight at once cannot
 // both spend the last requests. The bucket is not consulted: the caller
-// has sized n by affordable. settle tells what the run used.
+// has sized n by affordable. release tells what the run used.
 func (p *pacer) reserve(now time.Time, rl apiclient.RateLimit, n int) int {
 	q := p.q
 	q.mu.Lock()
@@ -370,10 +353,10 @@ func (p *pacer) reserve(now time.Time, rl apiclient.RateLimit, n int) int {
 	return k
 }
 
-// settle ends a reservation of k requests of which used were made at now.
+// release ends a reservation of k requests of which used were made at now.
 // The bucket may go into debt (a head that needed more pages than
 // expected); the pace pays it back.
-func (p *pacer) settle(now time.Time, k, used int) {
+func (p *pacer) release(now time.Time, k, used int) {
 	q := p.q
 	q.mu.Lock()
 	defer q.mu.Unlock()

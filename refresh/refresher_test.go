@@ -143,7 +143,7 @@ func TestSweepCatchesReopenedAndDeletedChats(t *testing.T) {
 	if _, err := r.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !r.state.complete {
+	if !r.eng.state.complete {
 		t.Fatal("the first refresh did not cover the whole (short) history")
 	}
 	chats := tt.Chats()
@@ -354,8 +354,8 @@ func TestHazardLearnsQueueWaits(t *testing.T) {
 func TestYoungQueuedChatsAreReadFirst(t *testing.T) {
 	now := testStart
 	r := New(Options{Now: func() time.Time { return now }})
-	r.state = newChatState()
-	q := r.model.byStatus["queued"]
+	r.eng.state = newChatState()
+	q := r.eng.model.byStatus["queued"]
 	for i := range 2000 { // waits: mostly two minutes, a few hours
 		wait := -120 * math.Log(1-(float64(i)+0.5)/2000)
 		if i%50 == 0 {
@@ -363,7 +363,7 @@ func TestYoungQueuedChatsAreReadFirst(t *testing.T) {
 		}
 		q.observe(0, wait, true)
 	}
-	r.model.settle(now)
+	r.eng.model.ageTo(now)
 	young := apiclient.Chat{ID: "young", Status: "queued", CreatedAt: now.Add(-2 * time.Minute)}
 	old := apiclient.Chat{ID: "old", Status: "queued", CreatedAt: now.Add(-2 * time.Hour)}
 	var page []apiclient.Chat
@@ -372,12 +372,12 @@ func TestYoungQueuedChatsAreReadFirst(t *testing.T) {
 		page = append(page, c)
 	}
 	page = append(page, young, old)
-	r.state.replace(page, now.Add(-time.Minute), true, true)
-	pages := r.openPages(now, 0)
+	r.eng.state.replace(page, now.Add(-time.Minute), true, true)
+	pages := r.eng.openPages(now, 0)
 	if len(pages) < 2 {
 		t.Fatalf("pages %v", pages)
 	}
-	youngPage := r.opts.FirstPage + r.state.index(r.state.byID["young"])/apiclient.PageSize
+	youngPage := r.opts.FirstPage + r.eng.state.index(r.eng.state.byID["young"])/apiclient.PageSize
 	if pages[0].page != youngPage {
 		t.Errorf("pages by worth %v; want the young chat's page %d first", pages, youngPage)
 	}

@@ -229,9 +229,9 @@ func (s sourceStrategy) pull(time.Time) served {
 }
 
 func servedFrom(snap collector.Snapshot) served {
-	out := served{ok: true, queued: snap.Counts.Queued(), at: snap.RefreshedAt}
+	out := served{ok: true, queued: queuedOf(snap.Counts), at: snap.RefreshedAt}
 	for _, ch := range collector.Channels {
-		if t, ok := snap.Counts.Oldest("queued", ch); ok && (out.oldest.IsZero() || t.Before(out.oldest)) {
+		if t, ok := oldestOf(snap.Counts, "queued", ch); ok && (out.oldest.IsZero() || t.Before(out.oldest)) {
 			out.oldest = t
 		}
 	}
@@ -249,10 +249,35 @@ func (f slowFetcher) FetchPage(ctx context.Context, n int) (apiclient.Page, erro
 	return f.Fetcher.FetchPage(ctx, n)
 }
 
+// walkEverything is the naive source: it walks every page on every pull.
+type walkEverything struct {
+	fetcher apiclient.Fetcher
+	clock   *virtualClock
+}
+
+func (w walkEverything) Snapshot(ctx context.Context) (collector.Snapshot, error) {
+	start := w.clock.Now()
+	res, err := apiclient.Walk(ctx, w.fetcher, apiclient.WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 100000})
+	snap := collector.Snapshot{Pages: res.Pages, Duration: res.Duration, RefreshedAt: start}
+	if err != nil {
+		return snap, err
+	}
+	snap.Counts = collector.NewCounts()
+	for i := range res.Chats {
+		snap.Counts.Add(&res.Chats[i])
+	}
+	snap.Counts.SetOldest(func(yield func(*apiclient.Chat) bool) {
+		for i := range res.Chats {
+			if !yield(&res.Chats[i]) {
+				return
+			}
+		}
+	})
+	return snap, nil
+}
+
 func replayNaive(env *replayEnv) outcome {
-	return env.run(sourceStrategy{collector.WalkSource{
-		Fetcher: slowFetcher{env.client, env.clock}, Now: env.clock.Now,
-		Options: apiclient.WalkOptions{FirstPage: 1, Concurrency: 4, MaxPages: 100000}}})
+	return env.run(sourceStrategy{walkEverything{slowFetcher{env.client, env.clock}, env.clock}})
 }
 
 func replayExporter(env *replayEnv) outcome {

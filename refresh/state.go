@@ -201,7 +201,7 @@ func (s *chatState) replace(fresh []apiclient.Chat, readAt time.Time, toTop, toE
 	}
 	slices.SortFunc(middle, compareEntries)
 	s.list = slices.Replace(s.list, start, end, middle...)
-	s.setOldest()
+	s.invalidateOldest()
 }
 
 // extend records that a read reached down to oldest: the state is
@@ -234,13 +234,13 @@ func (s *chatState) prune(cutoff time.Time) {
 	}
 	clear(s.list[i:])
 	s.list = s.list[:i]
-	s.setOldest()
+	s.invalidateOldest()
 }
 
-// setOldest marks the oldest open chats for recounting: a refresh reads
-// and prunes several times, and recounting over every open chat each time
-// was most of a steady refresh's CPU.
-func (s *chatState) setOldest() { s.oldestStale = true }
+// invalidateOldest marks the oldest open chats for recounting: a refresh
+// reads and prunes several times, and recounting over every open chat each
+// time was most of a steady refresh's CPU.
+func (s *chatState) invalidateOldest() { s.oldestStale = true }
 
 // current returns the counts, with the oldest open chats recounted from
 // the index of open ones if anything changed since.

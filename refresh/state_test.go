@@ -36,7 +36,7 @@ func TestUndatedChatKeepsItsPlace(t *testing.T) {
 	if i := s.index(s.byID["undated"]); i > 1 {
 		t.Errorf("the undated chat stands at %d, want beside new1 (0 or 1)", i)
 	}
-	if _, ok := s.current().Oldest("closed", ""); ok {
+	if _, ok := oldestOf(s.current(), "closed", ""); ok {
 		t.Error("an oldest-created time was made up for the undated chat")
 	}
 	// It is not pruned for its missing date, and leaves the window with

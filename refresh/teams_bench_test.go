@@ -118,20 +118,20 @@ func (env *benchTeamsEnv) coverTenant(b *testing.B, tenant int) {
 			if _, err := r.Snapshot(context.Background()); err != nil {
 				b.Fatal(err)
 			}
-			if r.state.complete {
+			if r.eng.state.complete {
 				break
 			}
 		}
-		if !r.state.complete || len(r.state.list) < benchArrivals*95/100 {
-			b.Fatalf("team %s: window complete %v with %d chats", cfgs[i].TeamID, r.state.complete, len(r.state.list))
+		if !r.eng.state.complete || len(r.eng.state.list) < benchArrivals*95/100 {
+			b.Fatalf("team %s: window complete %v with %d chats", cfgs[i].TeamID, r.eng.state.complete, len(r.eng.state.list))
 		}
 		rs = append(rs, r)
 		captures = append(captures, capture)
 	}
 	q := NewQuota(teamsShare, teamsQuota)
 	for i, r := range rs {
-		r.pacer.leave()
-		r.pacer = q.join()
+		r.eng.pacer.leave()
+		r.eng.pacer = q.join()
 		r.opts.Quota = q
 		r.opts.Fetcher = memFetcher{pages: captures[i].pages, fetched: &env.fetched}
 		r.opts.RateLimit = func() apiclient.RateLimit { return apiclient.RateLimit{} }
@@ -147,7 +147,7 @@ func BenchmarkTeams(b *testing.B) {
 	n := len(env.teams)
 	chats := 0
 	for _, t := range env.teams {
-		chats += len(t.r.state.list)
+		chats += len(t.r.eng.state.list)
 	}
 	withStates := heapInUse()
 
@@ -161,9 +161,10 @@ func BenchmarkTeams(b *testing.B) {
 		for i := range b.N {
 			t := env.teams[i%n]
 			t.clock.Advance(pullInterval / benchTeamsPerTenant)
-			t.r.refresh(make(chan struct{}))
-			if t.r.lastErr != nil {
-				b.Fatal(t.r.lastErr)
+			now := t.clock.Now()
+			t.r.run(make(chan struct{}), now, t.r.eng.parts(now, t.r.eng.accrue(now), whyHead))
+			if t.r.last.err != nil {
+				b.Fatal(t.r.last.err)
 			}
 		}
 		b.ReportMetric(float64(env.fetched.Load())/float64(b.N), "pages/op")
@@ -177,27 +178,23 @@ func BenchmarkTeams(b *testing.B) {
 	open := 0
 	for _, t := range env.teams {
 		r := t.r
-		r.mu.Lock()
-		r.pacer.grant(0.01) // a few tokens: the decision goes on to the prices
-		r.sweepDue, r.failures = 0, 0
+		r.eng.pacer.grant(0.01) // a few tokens: the decision goes on to the prices
+		r.eng.allow.sweep, r.eng.failures = 0, 0
 		now := t.clock.Now()
-		r.served.RefreshedAt = now.Add(-r.opts.MaxAge / 2)
-		r.fill(now)
-		ok := r.state.complete && r.affordable() >= 1 && r.sweepDue < 1
-		r.mu.Unlock()
+		r.eng.lastServed = now.Add(-maxAge / 2)
+		r.eng.accrue(now)
+		ok := r.eng.state.complete && r.eng.affordable() >= 1 && r.eng.allow.sweep < 1
 		if !ok {
 			b.Fatal("the decision would stop before it prices the open pages")
 		}
-		open += len(r.state.open)
+		open += len(r.eng.state.open)
 	}
 	b.Run("holdback", func(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
 			t := env.teams[i%n]
-			t.r.mu.Lock()
-			t.r.holdBack(t.clock.Now())
-			t.r.mu.Unlock()
+			t.r.eng.plan(t.clock.Now())
 		}
 		b.ReportMetric(float64(open)/float64(n), "open_chats/team")
 	})

@@ -44,7 +44,7 @@ func runTeams(t *testing.T, cfgs []simulator.Config, quota func(i int) *Quota) [
 				t.Fatal(err)
 			}
 			tq, _ := o.teams[i].truth.Queued()
-			errSum[i] += math.Abs(float64(snap.Counts.Queued() - tq))
+			errSum[i] += math.Abs(float64(queuedOf(snap.Counts) - tq))
 			truthSum[i] += float64(tq)
 		}
 		if at.Before(from) {
@@ -57,7 +57,7 @@ func runTeams(t *testing.T, cfgs []simulator.Config, quota func(i int) *Quota) [
 	out := make([]manyOutcome, n)
 	for i, r := range rs {
 		out[i] = manyOutcome{pages: pages[i], errMean: errSum[i] / pulls, truthMean: truthSum[i] / pulls}
-		t.Logf("team %s arrivals=%.0f pages_12h=%d err_mean=%.2f truth_mean=%.2f open_in_state=%d price=%.3g", cfgs[i].TeamID, cfgs[i].ArrivalsPerDay, pages[i], out[i].errMean, out[i].truthMean, len(r.state.open), r.price)
+		t.Logf("team %s arrivals=%.0f pages_12h=%d err_mean=%.2f truth_mean=%.2f open_in_state=%d price=%.3g", cfgs[i].TeamID, cfgs[i].ArrivalsPerDay, pages[i], out[i].errMean, out[i].truthMean, len(r.eng.state.open), r.eng.pacer.price())
 	}
 	if most, share := o.maxDay(), int64(teamsShare*teamsQuota); most > share {
 		t.Errorf("the tenant made %d requests in one 24-hour window, more than the share of %d", most, share)

@@ -451,7 +451,7 @@ func TestTeamsConcurrentRefreshesStayWithinQuota(t *testing.T) {
 			if most := o.maxDay(); most != total {
 				t.Errorf("%d requests in the busiest 24 hours, %d in all: the test spans less than a day", most, total)
 			}
-			if spent := q.SpentInDay(o.clock.Now()); spent != total {
+			if spent := spentInDay(q, o.clock.Now()); spent != total {
 				t.Errorf("the quota counted %d requests, the API served %d", spent, total)
 			}
 			// The teams wanted more than the limit: it was the limit

@@ -64,6 +64,7 @@ type Team struct {
 	LabelLimit *collector.LabelLimit
 
 	refresher *refresh.Refresher
+	quota     *refresh.Quota // the tenant's, which the refresher draws on
 	settings  teamSettings
 }
 
@@ -253,7 +254,7 @@ func (s *Set) newTeam(t *tenant, id string, st teamSettings) *Team {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(api, r, limit)
 	level.Debug(logger).Log("msg", "team started")
-	return &Team{Tenant: t.name, ID: id, Registry: reg, LabelLimit: limit, refresher: r, settings: st}
+	return &Team{Tenant: t.name, ID: id, Registry: reg, LabelLimit: limit, refresher: r, quota: t.quota, settings: st}
 }
 
 // LookupError is a probe's tenant or team that this exporter does not

@@ -84,8 +84,8 @@ func TestApplyKeepsWhatDidNotChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			a1, a2, b9 := mustLookup(t, s, "a", "1"), mustLookup(t, s, "a", "2"), mustLookup(t, s, "b", "9")
-			quotaA := a1.refresher.Quota()
-			if a2.refresher.Quota() != quotaA || b9.refresher.Quota() == quotaA {
+			quotaA := a1.quota
+			if a2.quota != quotaA || b9.quota == quotaA {
 				t.Fatal("the teams of a tenant do not share its quota, or tenants share one")
 			}
 			if err := s.Apply(testConfig(t, dir, c.next)); err != nil {
@@ -98,11 +98,11 @@ func TestApplyKeepsWhatDidNotChange(t *testing.T) {
 			if (nb9 == b9) != c.keepB9 {
 				t.Errorf("b/9 kept: %v, want %v", nb9 == b9, c.keepB9)
 			}
-			if (na1.refresher.Quota() == quotaA) != c.sameAq {
-				t.Errorf("a's quota kept: %v, want %v", na1.refresher.Quota() == quotaA, c.sameAq)
+			if (na1.quota == quotaA) != c.sameAq {
+				t.Errorf("a's quota kept: %v, want %v", na1.quota == quotaA, c.sameAq)
 			}
-			if (na1.refresher.Quota() == na2.refresher.Quota()) != c.aShares {
-				t.Errorf("a's teams share a quota: %v, want %v", na1.refresher.Quota() == na2.refresher.Quota(), c.aShares)
+			if (na1.quota == na2.quota) != c.aShares {
+				t.Errorf("a's teams share a quota: %v, want %v", na1.quota == na2.quota, c.aShares)
 			}
 		})
 	}
