@@ -37,9 +37,9 @@ type asset struct{ channel, id, name string }
 // byStatus counts chats of one label value (an agent, a tag …) by status.
 type byStatus map[string]int
 
-// Counts is the aggregate of a chat list, ready to be exported. It can be
-// built at once (Aggregate) or kept up to date chat by chat (Add, Remove),
-// which is what an incremental refresh of a large tenant needs.
+// Counts is the aggregate of a chat list, ready to be exported. It is kept
+// up to date chat by chat (Add, Remove), which is what an incremental
+// refresh of a large tenant needs.
 type Counts struct {
 	Total           int
 	ByStatusChannel map[StatusChannel]int
@@ -48,6 +48,10 @@ type Counts struct {
 	ByTag           map[string]byStatus
 	ByFlag          map[string]byStatus
 	OldestCreated   map[StatusChannel]time.Time
+	// EstimatedGone counts, by channel, the chats last read queued that
+	// ByStatusChannel counts as picked on an estimate (LeftQueue), not on a
+	// read.
+	EstimatedGone map[string]int
 }
 
 // NewCounts returns the counts of an empty list.
@@ -121,6 +125,7 @@ func (c *Counts) Clone() *Counts {
 		ByTag:           cloneByStatus(c.ByTag),
 		ByFlag:          cloneByStatus(c.ByFlag),
 		OldestCreated:   maps.Clone(c.OldestCreated),
+		EstimatedGone:   maps.Clone(c.EstimatedGone),
 	}
 	return out
 }
@@ -220,6 +225,14 @@ func (c *Counts) emit(ch chan<- prometheus.Metric, limit *LabelLimit) {
 		ch <- prometheus.MustNewConstMetric(oldestCreatedDesc, prometheus.GaugeValue,
 			float64(t.UnixNano())/1e9, k.Status, k.Channel)
 	}
+	for _, channel := range Channels {
+		ch <- prometheus.MustNewConstMetric(estimatedGoneDesc, prometheus.GaugeValue, float64(c.EstimatedGone[channel]), channel)
+	}
+	for channel, n := range c.EstimatedGone {
+		if !slices.Contains(Channels, channel) {
+			ch <- prometheus.MustNewConstMetric(estimatedGoneDesc, prometheus.GaugeValue, float64(n), channel)
+		}
+	}
 }
 
 // emitByStatus emits one gauge per entity and status; labels gives the
@@ -233,20 +246,26 @@ func emitByStatus[K comparable](ch chan<- prometheus.Metric, desc *prometheus.De
 	}
 }
 
-// MoveChats moves up to n chats of a channel from one status to another in
-// the status × channel counts (imichat_chats): a source that estimates
-// where chats it has not re-read are now says so here. The other
-// dimensions (assignee, asset, tag, flag) keep the chats where they were
-// last read.
-func (c *Counts) MoveChats(from, to, channel string, n int) {
-	src := StatusChannel{labelValue(from), labelValue(channel)}
+// LeftQueue counts up to n chats of a channel, last read queued, as picked
+// in the status × channel counts (imichat_chats): a source that estimates
+// that they have most probably left the queue since it read them says so
+// here, and EstimatedGone (imichat_chats_queued_estimated_gone) says how
+// many. The other dimensions (assignee, asset, tag, flag) keep the chats
+// where they were last read.
+func (c *Counts) LeftQueue(channel string, n int) {
+	channel = labelValue(channel)
+	src := StatusChannel{apiclient.StatusQueued, channel}
 	n = min(n, c.ByStatusChannel[src])
 	if n <= 0 {
 		return
 	}
 	c.ByStatusChannel[src] -= n
-	c.ByStatusChannel[StatusChannel{labelValue(to), labelValue(channel)}] += n
+	c.ByStatusChannel[StatusChannel{apiclient.StatusPicked, channel}] += n
 	if c.ByStatusChannel[src] == 0 && !isDocumented(src) {
 		delete(c.ByStatusChannel, src)
 	}
+	if c.EstimatedGone == nil {
+		c.EstimatedGone = map[string]int{}
+	}
+	c.EstimatedGone[channel] += n
 }

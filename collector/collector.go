@@ -67,6 +67,7 @@ var (
 	chatsByFlagDesc = newDesc("chats_by_flag",
 		`Chats by the flag currently applied, and status; flag="" for chats without a flag.`,
 		"flag", "status")
+	estimatedGoneDesc = newDesc("chats_queued_estimated_gone", estimatedGoneHelp, "channel")
 	oldestCreatedDesc = newDesc("chats_oldest_created_timestamp_seconds",
 		"Creation time of the oldest chat by status and channel, in Unix seconds, for open statuses (queued, picked, onhold) only; absent when there is none.",
 		"status", "channel")
@@ -105,10 +106,12 @@ func NewChatCollector(ctx context.Context, source Source, logger log.Logger, opt
 	return c
 }
 
+const estimatedGoneHelp = "Chats last read queued that imichat_chats counts as picked because they have most probably left the queue since (the tenant's own queue times say so), not because a read saw them leave: the part of the queued count that rests on an estimate. imichat_chats{status=\"queued\"} plus this is the queued count as last read. Every documented channel is present; 0 with --imichat.raw-counts."
+
 // Describe sends the descriptors of every metric the collector can emit.
 func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, chatsDesc, chatsByAssigneeDesc, chatsByAssetDesc,
-		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, refreshDurationDesc, refreshPagesDesc, lastRefreshDesc, coverageDesc} {
+		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, estimatedGoneDesc, refreshDurationDesc, refreshPagesDesc, lastRefreshDesc, coverageDesc} {
 		ch <- d
 	}
 }

@@ -351,3 +351,56 @@ func TestAPIMetricsBoundUndocumentedStatusCodes(t *testing.T) {
 			len(got), got["other"], got["5000"], got["2004"], got["5019"])
 	}
 }
+
+// TestChatCollectorEstimatedGone: the chats a source counts as having left
+// the queue on an estimate move from queued to picked in imichat_chats, no
+// more than were queued, and imichat_chats_queued_estimated_gone says how
+// many, for every documented channel and any other one that had some.
+func TestChatCollectorEstimatedGone(t *testing.T) {
+	extra := apiclient.Chat{ID: "8", Status: "queued", Channel: "telegram", CreatedAt: t0}
+	tests := []struct {
+		name  string
+		leave map[string]int // channel: chats estimated gone
+		chats map[[2]string]int
+		gone  map[string]int
+	}{
+		{name: "none", leave: nil,
+			chats: map[[2]string]int{{"queued", "sms"}: 2, {"queued", "whatsapp"}: 1, {"queued", "telegram"}: 1, {"picked", "telegram"}: 1}},
+		{name: "one sms", leave: map[string]int{"sms": 1},
+			chats: map[[2]string]int{{"queued", "sms"}: 1, {"picked", "sms"}: 1, {"queued", "whatsapp"}: 1, {"queued", "telegram"}: 1, {"picked", "telegram"}: 1},
+			gone:  map[string]int{"sms": 1}},
+		{name: "more than queued", leave: map[string]int{"sms": 5, "whatsapp": 1},
+			chats: map[[2]string]int{{"picked", "sms"}: 2, {"picked", "whatsapp"}: 1, {"queued", "telegram"}: 1, {"picked", "telegram"}: 1},
+			gone:  map[string]int{"sms": 2, "whatsapp": 1}},
+		{name: "undocumented channel", leave: map[string]int{"telegram": 1},
+			chats: map[[2]string]int{{"queued", "sms"}: 2, {"queued", "whatsapp"}: 1, {"picked", "telegram"}: 2},
+			gone:  map[string]int{"telegram": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chats := append(slices.Clone(population), extra)
+			counts := aggregate(chats)
+			for ch, n := range tt.leave {
+				counts.LeftQueue(ch, n)
+			}
+			want := tt.chats
+			for k, v := range map[[2]string]int{{"onhold", "email"}: 1, {"closed", "sms"}: 1, {"picked", "livechat"}: 1} {
+				want[k] = v
+			}
+			var gone []string
+			for _, ch := range Channels {
+				gone = append(gone, fmt.Sprintf(`imichat_chats_queued_estimated_gone{channel=%q} %d`, ch, tt.gone[ch]))
+			}
+			if n := tt.gone["telegram"]; n > 0 {
+				gone = append(gone, fmt.Sprintf(`imichat_chats_queued_estimated_gone{channel="telegram"} %d`, n))
+			}
+			sort.Strings(gone)
+			exposition := gridExposition(want) + "# HELP imichat_chats_queued_estimated_gone " + estimatedGoneHelp + "\n" +
+				"# TYPE imichat_chats_queued_estimated_gone gauge\n" + strings.Join(gone, "\n") + "\n"
+			c := NewChatCollector(context.Background(), staticSource{snap: Snapshot{Counts: counts}}, nil)
+			if err := testutil.CollectAndCompare(c, strings.NewReader(exposition), "imichat_chats", "imichat_chats_queued_estimated_gone"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

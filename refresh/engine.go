@@ -119,18 +119,21 @@ func (e *engine) plan(now time.Time) plan {
 		return plan{hold: SkipMinInterval, why: whyNothing}
 	}
 	price := e.accrue(now)
-	affordable := e.affordable()
-	if affordable < 1 {
-		return plan{hold: SkipQuota, why: whyNothing, price: price}
-	}
+	// A retry, or numbers older than maxAge: read whatever the pages are
+	// worth, on the team's own part of the quota (a lone team's numbers
+	// even in debt).
 	if e.failures > 0 || !e.lastServed.IsZero() && now.Sub(e.lastServed) >= maxAge {
-		if e.pacer.ownAffordable(now, e.opts.RateLimit()) >= 1 {
+		if e.pacer.ownAffordable(now, e.opts.RateLimit(), e.failures == 0) >= 1 {
 			why := whyMaxAge
 			if e.failures > 0 {
 				why = whyRetry
 			}
 			return e.parts(now, price, why)
 		}
+	}
+	affordable := e.affordable()
+	if affordable < 1 {
+		return plan{hold: SkipQuota, why: whyNothing, price: price}
 	}
 	p := e.parts(now, price, whyNothing)
 	p.headWorth, p.headExpected = e.headWorth(now)

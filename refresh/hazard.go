@@ -21,6 +21,10 @@ type hazard struct {
 	// cum[i] is the cumulative hazard at hazardEdges[i], kept up to date
 	// by refreshCum.
 	cum [len(hazardEdges)]float64
+	// parent, when set, is the prior: its rates, worth parentExposure
+	// seconds of exposure in every interval. A channel's queue table
+	// starts as the pooled one and becomes its own as it sees its chats.
+	parent *hazard
 }
 
 func newHazard(halfLife time.Duration) *hazard {
@@ -73,6 +77,9 @@ func (h *hazard) observe(from, to float64, left bool) {
 
 // rate is the estimated hazard of interval i, per second.
 func (h *hazard) rate(i int) float64 {
+	if h.parent != nil {
+		return (h.events[i] + parentExposure*h.parent.rate(i)) / (h.exposure[i] + parentExposure)
+	}
 	return (h.events[i] + priorEvents) / (h.exposure[i] + priorExposure)
 }
 

@@ -5,15 +5,26 @@ import (
 	"time"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/collector"
 )
 
 // model is what the exporter has learned of the tenant from its own reads:
-// how long chats stay in each open status (a hazard per status) and how
-// fast new chats arrive. The scheduler uses it to price each page it could
-// read by the correction of the served numbers that the read is expected
-// to bring.
+// how long chats stay in each open status (a hazard per status; the queue's
+// per channel too) and how fast new chats arrive. The scheduler uses it to
+// price each page it could read by the correction of the served numbers
+// that the read is expected to bring, and the estimate of the queued count
+// to move the chats that have most probably left the queue since they were
+// read.
 type model struct {
+	// byStatus holds a life table per open status; the queued one pools
+	// every channel.
 	byStatus map[string]*hazard
+	// queues holds a channel's own queue life table, with the pooled one
+	// as its prior: e-mail waits hours where messaging waits seconds.
+	queues map[string]*hazard
+	// pace holds, per channel ("" pooling them), how fast chats have left
+	// the queue of late against what the life tables expect.
+	pace map[string]*queuePace
 
 	// Arrivals: new chats seen at the head, and the time they span,
 	// both decayed so that the rate follows the time of day.
@@ -22,11 +33,100 @@ type model struct {
 }
 
 func newModel() *model {
-	m := &model{byStatus: map[string]*hazard{}}
+	m := &model{byStatus: map[string]*hazard{}, queues: map[string]*hazard{}, pace: map[string]*queuePace{"": {}}}
 	for _, s := range []string{apiclient.StatusQueued, apiclient.StatusPicked, apiclient.StatusOnHold} {
 		m.byStatus[s] = newHazard(hazardHalfLife)
 	}
+	for _, ch := range collector.Channels {
+		h := newHazard(hazardHalfLife)
+		h.parent = m.byStatus[apiclient.StatusQueued]
+		m.queues[ch] = h
+		m.pace[ch] = &queuePace{}
+	}
 	return m
+}
+
+// table is the life table of a chat's status: for a queued chat its
+// channel's (the pooled one for a channel not documented: the list brings
+// whatever values it likes, and they must not grow the model).
+func (m *model) table(status, channel string) *hazard {
+	if status == apiclient.StatusQueued {
+		if h := m.queues[channel]; h != nil {
+			return h
+		}
+	}
+	return m.byStatus[status]
+}
+
+// queuePace compares the queue exits the reads have seen with those the
+// life table expected over the same time at risk (the observed ÷ expected
+// ratio of the epidemiologist), decayed over minutes: a queue that stops
+// moving, or is swamped by a campaign, shows within a few reads, long
+// before its life table, which follows the time of day over hours, has
+// learned it.
+type queuePace struct {
+	observed, expected float64
+	at                 time.Time
+}
+
+func (p *queuePace) add(observed, expected float64, at time.Time) {
+	if !p.at.IsZero() && at.After(p.at) {
+		f := math.Exp2(-at.Sub(p.at).Seconds() / paceHalfLife.Seconds())
+		p.observed *= f
+		p.expected *= f
+	}
+	if at.After(p.at) {
+		p.at = at
+	}
+	p.observed += observed
+	p.expected += max(expected, 0)
+}
+
+// factor multiplies the queue's hazard of a channel: 1 when the exits
+// seen are those expected, towards 0 when none are seen where many were
+// expected. A channel with little evidence takes the pooled factor.
+func (m *model) factor(channel string) float64 {
+	all := m.pace[""]
+	pooled := (all.observed + pacePrior) / (all.expected + pacePrior)
+	p := m.pace[channel]
+	if p == nil {
+		return pooled
+	}
+	return (p.observed + pacePrior*pooled) / (p.expected + pacePrior)
+}
+
+// sawQueue records that a chat of a channel was at risk of leaving the
+// queue from age "from" to age "to" (seconds in the queue) and left at
+// "to", or not.
+func (m *model) sawQueue(channel string, from, to float64, left bool, at time.Time) {
+	from, to = max(from, 0), max(to, 0)
+	if to < from {
+		return
+	}
+	h := m.table(apiclient.StatusQueued, channel)
+	expected := h.cumulative(to) - h.cumulative(from)
+	observed := 0.0
+	if left {
+		observed = 1
+	}
+	m.pace[""].add(observed, expected, at)
+	if p := m.pace[channel]; p != nil {
+		p.add(observed, expected, at)
+	}
+	m.byStatus[apiclient.StatusQueued].observe(from, to, left)
+	if h != m.byStatus[apiclient.StatusQueued] {
+		h.observe(from, to, left)
+	}
+}
+
+// stillQueued is the probability that a chat read queued at age from is
+// still queued at age to.
+func (m *model) stillQueued(channel string, from, to float64) float64 {
+	if to <= from {
+		return 1
+	}
+	h := m.table(apiclient.StatusQueued, channel)
+	return math.Exp(-m.factor(channel) * (h.cumulative(to) - h.cumulative(from)))
 }
 
 // enteredStatus is when a chat entered its current status: its creation
@@ -57,13 +157,12 @@ func (m *model) learn(o observation) {
 	}
 	if o.old == nil {
 		// First seen. Every chat begins queued at its creation.
-		q := m.byStatus[apiclient.StatusQueued]
 		if f.Status == apiclient.StatusQueued {
-			q.observe(0, o.at.Sub(f.CreatedAt).Seconds(), false)
+			m.sawQueue(f.Channel, 0, o.at.Sub(f.CreatedAt).Seconds(), false, o.at)
 			return
 		}
 		left := leftQueue(f, f.CreatedAt, o.at)
-		q.observe(0, left.Sub(f.CreatedAt).Seconds(), true)
+		m.sawQueue(f.Channel, 0, left.Sub(f.CreatedAt).Seconds(), true, o.at)
 		m.beginEpisode(f, o.at)
 		return
 	}
@@ -76,16 +175,22 @@ func (m *model) learn(o observation) {
 	entered := enteredStatus(old)
 	from := o.old.readAt.Sub(entered).Seconds()
 	if f.Status == old.Status && enteredStatus(f).Equal(entered) {
+		if old.Status == apiclient.StatusQueued {
+			m.sawQueue(old.Channel, from, o.at.Sub(entered).Seconds(), false, o.at)
+			return
+		}
 		h.observe(from, o.at.Sub(entered).Seconds(), false)
 		return
 	}
 	// It left the status between the two reads; updated_at says when, as
 	// far as the two reads allow.
-	left := clampTime(f.UpdatedAt, o.old.readAt, o.at)
 	if old.Status == apiclient.StatusQueued {
-		left = leftQueue(f, o.old.readAt, o.at)
+		left := leftQueue(f, o.old.readAt, o.at)
+		m.sawQueue(old.Channel, from, left.Sub(entered).Seconds(), true, o.at)
+	} else {
+		left := clampTime(f.UpdatedAt, o.old.readAt, o.at)
+		h.observe(from, left.Sub(entered).Seconds(), true)
 	}
-	h.observe(from, left.Sub(entered).Seconds(), true)
 	m.beginEpisode(f, o.at)
 }
 
@@ -108,6 +213,10 @@ func leftQueue(f *apiclient.Chat, since, at time.Time) time.Time {
 // beginEpisode records the time a chat has spent so far in the open
 // status it was seen in.
 func (m *model) beginEpisode(f *apiclient.Chat, at time.Time) {
+	if f.Status == apiclient.StatusQueued { // reopened
+		m.sawQueue(f.Channel, 0, at.Sub(enteredStatus(f)).Seconds(), false, at)
+		return
+	}
 	if h := m.byStatus[f.Status]; h != nil {
 		h.observe(0, at.Sub(enteredStatus(f)).Seconds(), false)
 	}
@@ -144,13 +253,17 @@ func (m *model) ageTo(now time.Time) {
 		h.decay(now)
 		h.refreshCum()
 	}
+	for _, h := range m.queues { // after the pooled table, their prior
+		h.decay(now)
+		h.refreshCum()
+	}
 }
 
 // changedArea is the probability that a chat read at readAt has left its
 // status, integrated from readAt to now: the expected error it has added
 // to the served numbers since, in chat-seconds.
 func (m *model) changedArea(c *entry, now time.Time) float64 {
-	h := m.byStatus[c.Status]
+	h := m.table(c.Status, c.Channel)
 	if h == nil || !now.After(c.readAt) {
 		return 0
 	}
@@ -158,9 +271,13 @@ func (m *model) changedArea(c *entry, now time.Time) float64 {
 	from := c.readAt.Sub(entered).Seconds()
 	span := now.Sub(c.readAt).Seconds()
 	dt := span / areaSteps
+	k := 1.0
+	if c.Status == apiclient.StatusQueued {
+		k = m.factor(c.Channel)
+	}
 	sum := 0.0
 	for i := range areaSteps {
-		sum += h.leaveProbability(from, from+(float64(i)+0.5)*dt)
+		sum += -math.Expm1(-k * (h.cumulative(from+(float64(i)+0.5)*dt) - h.cumulative(from)))
 	}
 	return sum * dt
 }

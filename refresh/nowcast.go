@@ -27,17 +27,16 @@ import (
 // nowcast moves the chats that have most probably left the queue since
 // they were read, at now.
 func (e *engine) nowcast(c *collector.Counts, now time.Time) {
-	q := e.model.byStatus[apiclient.StatusQueued]
-	if q.evidence() < minQueueExits {
+	if e.model.byStatus[apiclient.StatusQueued].evidence() < minQueueExits {
 		return
 	}
 	// left is the probability that a chat last read queued has left the
 	// queue by now: 0 for one read now, or without a creation time.
-	left := func(e *entry) float64 {
-		if e.CreatedAt.IsZero() || !now.After(e.readAt) {
+	left := func(c *entry) float64 {
+		if c.CreatedAt.IsZero() || !now.After(c.readAt) {
 			return 0
 		}
-		return q.leaveProbability(max(e.readAt.Sub(e.CreatedAt).Seconds(), 0), now.Sub(e.CreatedAt).Seconds())
+		return 1 - e.model.stillQueued(c.Channel, max(c.readAt.Sub(c.CreatedAt).Seconds(), 0), now.Sub(c.CreatedAt).Seconds())
 	}
 	gone := map[string]float64{} // expected departures, by channel
 	for _, c := range e.state.open {
@@ -46,7 +45,7 @@ func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 		}
 	}
 	for ch, n := range gone {
-		c.MoveChats(apiclient.StatusQueued, apiclient.StatusPicked, ch, int(math.Round(n)))
+		c.LeftQueue(ch, int(math.Round(n)))
 	}
 	// The oldest chats, of the queued ones those more likely still queued
 	// than not.

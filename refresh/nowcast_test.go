@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/collector"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
 
@@ -41,7 +42,7 @@ func TestNowcastMovesWhatHasMostProbablyLeftTheQueue(t *testing.T) {
 			for range c.stays {
 				q.observe(0, 3*3600, false)
 			}
-			q.refreshCum()
+			r.eng.model.ageTo(now)
 			r.eng.state = newChatState()
 			readAt := now.Add(-c.readAgo)
 			var chats []apiclient.Chat
@@ -102,10 +103,11 @@ func TestNowcastFollowsAQueueThatStopsMoving(t *testing.T) {
 	truth, trueOldest := env.Queued()
 	last := served[len(served)-1]
 	t.Logf("after an hour: served %d, true %d (%d stuck); at 15, 30, 45 min: %d %d %d", last, truth, stuck[len(stuck)-1], served[29], served[59], served[89])
-	// Measured: 118 of 133 (the raw count: 133); at 15, 30 and 45 minutes
-	// 39, 67, 96 (raw 43, 73, 105). The estimate lags the stuck queue by
-	// about a tenth: the bar is 85%.
-	if float64(last) < 0.85*float64(truth) {
+	// Measured: 134 of 133 (the raw count: 133); at 15, 30 and 45 minutes
+	// 44, 75, 107 (raw 43, 73, 105). With one life table for the day and
+	// no check of its exits against the re-reads, it was 118 (39, 67, 96):
+	// the bar is 95%.
+	if float64(last) < 0.95*float64(truth) {
 		t.Errorf("served queued %d after an hour of a stuck queue, true %d", last, truth)
 	}
 	// The oldest queued chat: the alert on the longest wait must fire.
@@ -126,5 +128,59 @@ func TestNowcastFollowsAQueueThatStopsMoving(t *testing.T) {
 			t.Errorf("served queued %d at %d min, %d at %d min: it does not follow the growing queue",
 				served[q*30-1], q*15, served[(q+1)*30-1], (q+1)*15)
 		}
+	}
+}
+
+// TestEstimateMovesBetweenRefreshes: the pulls between two refreshes serve
+// the estimate brought up to their own time, not the last refresh's
+// numbers frozen: chats read queued go on leaving the queue, and
+// imichat_chats_queued_estimated_gone says how many are counted gone
+// without a read.
+func TestEstimateMovesBetweenRefreshes(t *testing.T) {
+	env := newReplayEnv(t, workload{arrivals: 3000, history: 10000})
+	r := env.refresher(Options{Fetcher: slowFetcher{env.client, env.clock}, FirstPage: 1, Concurrency: 4,
+		MinInterval: 10 * time.Minute, QuotaShare: replayQuotaShare, DailyBudget: replayQuota})
+	pull := func() collector.Snapshot {
+		snap, err := r.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	var last collector.Snapshot
+	for at := env.coldStart; at.Before(env.measureFrom); at = at.Add(30 * time.Second) {
+		env.clock.Advance(at.Sub(env.clock.Now()))
+		last = pull()
+	}
+	// Up to the next refresh, then the pulls it holds back.
+	for {
+		env.clock.Advance(30 * time.Second)
+		if s := pull(); !s.RefreshedAt.Equal(last.RefreshedAt) {
+			last = s
+			break
+		}
+	}
+	gone := func(s collector.Snapshot) (n int) {
+		for _, v := range s.Counts.EstimatedGone {
+			n += v
+		}
+		return n
+	}
+	first, firstGone := queuedOf(last.Counts), gone(last)
+	var held collector.Snapshot
+	for range 15 {
+		env.clock.Advance(30 * time.Second)
+		held = pull()
+		if !held.RefreshedAt.Equal(last.RefreshedAt) {
+			t.Fatalf("refreshed at %v within the minimum interval of the refresh at %v", held.RefreshedAt, last.RefreshedAt)
+		}
+	}
+	t.Logf("queued %d, %d counted gone at the refresh; 7.5 minutes later without a read: %d, %d gone", first, firstGone, queuedOf(held.Counts), gone(held))
+	if queuedOf(held.Counts) >= first || gone(held) <= firstGone {
+		t.Errorf("7.5 minutes without a read: queued %d (was %d), %d counted gone (was %d); want fewer queued, more gone",
+			queuedOf(held.Counts), first, gone(held), firstGone)
+	}
+	if queuedOf(held.Counts)+gone(held) != first+firstGone {
+		t.Errorf("queued %d + gone %d is not the count as last read, %d", queuedOf(held.Counts), gone(held), first+firstGone)
 	}
 }

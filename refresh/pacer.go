@@ -326,14 +326,20 @@ func (p *pacer) fairHardLimit(now time.Time, rl apiclient.RateLimit) int {
 // ownAffordable is what the team may spend from its own bucket alone: the
 // refreshes it makes whatever its pages are worth (an old result's, a
 // retry's) draw on its floor, not on what its tenant's other teams need.
-// A tenant's only team owns the shared bucket too.
-func (p *pacer) ownAffordable(now time.Time, rl apiclient.RateLimit) int {
+// A tenant's only team owns the shared bucket too, and with inDebt it may
+// spend past the bucket, within the hard limit: the pace pays it back, and
+// the numbers people are paged on stay fresh through a campaign that
+// empties the bucket.
+func (p *pacer) ownAffordable(now time.Time, rl apiclient.RateLimit, inDebt bool) int {
 	q := p.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.limits(now, rl)
 	own := max(p.tokens, 0)
 	if len(q.teams) < 2 {
+		if inDebt {
+			return q.hardLimit()
+		}
 		own += max(q.tokens, 0)
 	}
 	return min(int(own), q.hardLimit())

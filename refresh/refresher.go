@@ -233,10 +233,31 @@ func (r *Refresher) turn(done chan struct{}) {
 	level.Debug(r.opts.Logger).Log(p.keyvals()...)
 	if p.hold != "" {
 		r.skipped.WithLabelValues(p.hold).Inc()
-		r.end(done, nil)
+		r.end(done, r.estimate(now))
 		return
 	}
 	r.run(done, now, p)
+}
+
+// estimate is the last result brought up to now without a read: the
+// chats that have most probably left the queue since were read go on
+// leaving it between refreshes. nil when there is nothing to bring up to
+// date (no result yet, the last refresh failed, or raw counts).
+func (r *Refresher) estimate(now time.Time) *result {
+	e := r.eng
+	if e.lastServed.IsZero() || e.failures > 0 || r.opts.RawCounts {
+		return nil
+	}
+	r.mu.Lock()
+	last := r.last
+	r.mu.Unlock()
+	if last.served == nil || last.err != nil {
+		return nil
+	}
+	snap := *last.served
+	snap.Counts = e.served(now)
+	last.served = &snap
+	return &last
 }
 
 // run refreshes at now by plan p, and ends the turn.
@@ -255,7 +276,7 @@ func (r *Refresher) run(done chan struct{}, now time.Time, p plan) {
 	level.Debug(r.opts.Logger).Log("msg", "refresh read", "head", t[PartHead], "deepen", t[PartDeepen], "open", t[PartOpen], "sweep", t[PartSweep], "err", err)
 	if errors.Is(err, errOutOfQuota) {
 		r.skipped.WithLabelValues(SkipQuota).Inc()
-		r.end(done, nil)
+		r.end(done, r.estimate(now))
 		return
 	}
 	next := result{pages: t.total(), took: took, err: err}

@@ -98,6 +98,17 @@ const (
 	// impossible.
 	priorEvents   = 0.5
 	priorExposure = 300
+	// parentExposure is the weight of the pooled queue table in a
+	// channel's own, in seconds of exposure per interval: a channel's
+	// table is its own once it has seen a few of its chats wait.
+	parentExposure = 600
+	// paceHalfLife is how fast the comparison of the queue exits seen with
+	// those expected forgets: a queue that stops moving shows within
+	// minutes.
+	paceHalfLife = 10 * time.Minute
+	// pacePrior is the comparison's prior, in expected exits: as if that
+	// many had been expected and seen.
+	pacePrior = 2.0
 	// minQueueExits is how many queue exits the exporter must have seen
 	// before it estimates the queued count: until then its life table is
 	// mostly its prior, and the raw count is served.
