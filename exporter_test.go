@@ -28,7 +28,7 @@ import (
 var testExporterFlags = []string{
 	"--imichat.min-refresh-interval=0s", // every pull starts a refresh
 	"--imichat.quota-share=1",           // with a tenant of ample quota,
-	"--imichat.full-walk-interval=1ms",  // each refresh sweeps the whole window,
+	"--imichat.sweep-interval=1ms",      // each refresh sweeps the whole window,
 	"--imichat.lookback=876000h",        // which holds every chat, however old the tests' fixed chats
 }
 

@@ -57,7 +57,6 @@ type config struct {
 	minRefreshInterval     time.Duration
 	lookback               time.Duration
 	sweepInterval          time.Duration
-	openRefreshInterval    time.Duration // deprecated, ignored
 	quotaShare             float64
 	dailyBudget            int64
 	insecureHTTP           bool
@@ -85,8 +84,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.timeout", "Longest a refresh of the chat list may take. A scrape waits for it only until its own timeout; the refresh goes on in the background.").Default("5m").DurationVar(&cfg.timeout)
 	app.Flag("imichat.min-refresh-interval", "A result younger than this is served without asking the API: HA Prometheus pairs share one refresh.").Default("15s").DurationVar(&cfg.minRefreshInterval)
 	app.Flag("imichat.lookback", "Chats created longer ago than this are outside the exporter's view: not read, not counted.").Default("24h").DurationVar(&cfg.lookback)
-	app.Flag("imichat.full-walk-interval", "The whole window (see --imichat.lookback) is re-read, a few pages at a time, once per interval, quota permitting; it catches reopened and deleted chats.").Default("24h").DurationVar(&cfg.sweepInterval)
-	app.Flag("imichat.open-refresh-interval", "Deprecated and ignored: open chats are re-read when they have probably changed.").Hidden().DurationVar(&cfg.openRefreshInterval)
+	app.Flag("imichat.sweep-interval", "The whole window (see --imichat.lookback) is re-read, a few pages at a time, once per interval, quota permitting; it catches reopened and deleted chats.").Default("24h").DurationVar(&cfg.sweepInterval)
 	app.Flag("imichat.quota-share", "Largest part of the tenant's API quota the exporter may use (0 to 1].").Default("0.5").Float64Var(&cfg.quotaShare)
 	app.Flag("imichat.daily-budget", "Requests a day assumed to be the quota when the API sends no rate-limit headers.").Default("10000").Int64Var(&cfg.dailyBudget)
 	app.Flag("imichat.max-pages", "Most pages one refresh reads: a cold start covers the window over several refreshes, serving what it has covered.").Default("100").IntVar(&cfg.maxPages)
@@ -127,7 +125,7 @@ func (c *config) validate() error {
 	check(c.timeout <= 0, "--imichat.timeout must be positive")
 	check(c.minRefreshInterval < 0, "--imichat.min-refresh-interval must not be negative")
 	check(c.lookback < time.Hour, "--imichat.lookback must be at least 1h")
-	check(c.sweepInterval <= 0, "--imichat.full-walk-interval must be positive")
+	check(c.sweepInterval <= 0, "--imichat.sweep-interval must be positive")
 	check(c.quotaShare <= 0 || c.quotaShare > 1, "--imichat.quota-share must be in (0, 1]")
 	check(c.dailyBudget < 1, "--imichat.daily-budget must be at least 1")
 	check(c.timeoutOffset < 0, "--web.timeout-offset must not be negative")
@@ -321,9 +319,6 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 			TLSHandshakeTimeout: 10 * time.Second,
 			IdleConnTimeout:     90 * time.Second,
 		}},
-	}
-	if cfg.openRefreshInterval != 0 {
-		level.Warn(logger).Log("msg", "--imichat.open-refresh-interval is deprecated and ignored: open chats are re-read when they have probably changed")
 	}
 	refresher := refresh.New(refresh.Options{
 		Fetcher:       client,
