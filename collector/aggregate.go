@@ -114,6 +114,23 @@ func (c *Counts) SetOldest(chats func(yield func(*apiclient.Chat) bool)) {
 	}
 }
 
+// SetOldestQueued recounts the oldest queued chat of each channel from
+// chats alone, keeping the other statuses' oldest: a source that estimates
+// which queued chats are still queued does so at every pull, and the other
+// open statuses' oldest have not changed since its last read.
+func (c *Counts) SetOldestQueued(chats func(yield func(*apiclient.Chat) bool)) {
+	maps.DeleteFunc(c.OldestCreated, func(k StatusChannel, _ time.Time) bool { return k.Status == apiclient.StatusQueued })
+	for chat := range chats {
+		if chat.CreatedAt.IsZero() || labelValue(chat.Status) != apiclient.StatusQueued {
+			continue
+		}
+		sc := StatusChannel{apiclient.StatusQueued, labelValue(chat.Channel)}
+		if old, ok := c.OldestCreated[sc]; !ok || chat.CreatedAt.Before(old) {
+			c.OldestCreated[sc] = chat.CreatedAt
+		}
+	}
+}
+
 // Clone returns a deep copy, so that a published snapshot never changes
 // under a scrape while the next refresh updates the original.
 func (c *Counts) Clone() *Counts {

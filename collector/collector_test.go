@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -402,5 +403,22 @@ func TestChatCollectorEstimatedGone(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestSetOldestQueued: recounting the oldest queued chats from some chats
+// replaces every channel's oldest queued (a channel without any loses its
+// own) and keeps the other statuses' oldest.
+func TestSetOldestQueued(t *testing.T) {
+	counts := aggregate(population)
+	// Of the queued chats only chat 2 (sms, 2 minutes old) is still queued.
+	counts.SetOldestQueued(slices.Values([]*apiclient.Chat{&population[1], &population[3]}))
+	want := map[StatusChannel]time.Time{
+		{"queued", "sms"}:      t0.Add(-2 * time.Minute),
+		{"picked", "livechat"}: t0.Add(-30 * time.Minute),
+		{"onhold", "email"}:    t0.Add(-48 * time.Hour),
+	}
+	if !maps.Equal(counts.OldestCreated, want) {
+		t.Errorf("oldest created %v, want %v", counts.OldestCreated, want)
 	}
 }

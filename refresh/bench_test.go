@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
@@ -47,6 +48,32 @@ func BenchmarkWindowHeap(b *testing.B) {
 				runtime.KeepAlive(r)
 				runtime.KeepAlive(tt)
 			}
+		})
+	}
+}
+
+// BenchmarkPullDecision measures what a pull costs the engine without a
+// read, at two arrival rates: the plan (pricing the open pages) and the
+// served numbers (the nowcast), on a team warmed by two hours of pulls.
+func BenchmarkPullDecision(b *testing.B) {
+	for _, arrivals := range []float64{3000, 30000} {
+		b.Run(fmt.Sprintf("arrivals=%.0f", arrivals), func(b *testing.B) {
+			env := newReplayEnv(b, workload{arrivals: arrivals, history: 10000})
+			r := env.refresher(Options{Fetcher: env.client, FirstPage: 1, Concurrency: 4,
+				MinInterval: 15 * time.Second, QuotaShare: replayQuotaShare, DailyBudget: replayQuota})
+			for at := env.coldStart; at.Before(env.coldStart.Add(2 * time.Hour)); at = at.Add(15 * time.Second) {
+				env.clock.Advance(at.Sub(env.clock.Now()))
+				if _, err := r.Snapshot(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			now := env.clock.Now()
+			for b.Loop() {
+				now = now.Add(time.Second)
+				r.eng.plan(now)
+				r.eng.served(now)
+			}
+			b.ReportMetric(float64(len(r.eng.state.open)), "open_chats")
 		})
 	}
 }

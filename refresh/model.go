@@ -119,14 +119,30 @@ func (m *model) sawQueue(channel string, from, to float64, left bool, at time.Ti
 	}
 }
 
+// queueCurve is a channel's queue life table with its pace: what the
+// estimate of a channel's queue needs, looked up once per pull.
+type queueCurve struct {
+	h    *hazard
+	pace float64
+}
+
+func (m *model) queueCurve(channel string) queueCurve {
+	return queueCurve{m.table(apiclient.StatusQueued, channel), m.factor(channel)}
+}
+
 // stillQueued is the probability that a chat read queued at age from is
 // still queued at age to.
-func (m *model) stillQueued(channel string, from, to float64) float64 {
+func (q queueCurve) stillQueued(from, to float64) float64 {
 	if to <= from {
 		return 1
 	}
-	h := m.table(apiclient.StatusQueued, channel)
-	return math.Exp(-m.factor(channel) * (h.cumulative(to) - h.cumulative(from)))
+	return math.Exp(-q.pace * (q.h.cumulative(to) - q.h.cumulative(from)))
+}
+
+// stillQueued is the probability that a chat of a channel read queued at
+// age from is still queued at age to.
+func (m *model) stillQueued(channel string, from, to float64) float64 {
+	return m.queueCurve(channel).stillQueued(from, to)
 }
 
 // enteredStatus is when a chat entered its current status: its creation

@@ -25,33 +25,40 @@ import (
 // the oldest more likely still queued than not.
 
 // nowcast moves the chats that have most probably left the queue since
-// they were read, at now.
+// they were read, at now. It runs at every pull: each channel's life
+// table and pace are looked up once, and each queued chat priced once.
 func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 	if e.model.byStatus[apiclient.StatusQueued].evidence() < minQueueExits {
 		return
 	}
-	// left is the probability that a chat last read queued has left the
-	// queue by now: 0 for one read now, or without a creation time.
-	left := func(c *entry) float64 {
-		if c.CreatedAt.IsZero() || !now.After(c.readAt) {
-			return 0
-		}
-		return 1 - e.model.stillQueued(c.Channel, max(c.readAt.Sub(c.CreatedAt).Seconds(), 0), now.Sub(c.CreatedAt).Seconds())
+	curves := map[string]queueCurve{}
+	type priced struct {
+		c    *entry
+		left float64 // the probability that it has left the queue by now
 	}
+	queued := make([]priced, 0, len(e.state.queued))
 	gone := map[string]float64{} // expected departures, by channel
-	for _, c := range e.state.open {
-		if c.Status == apiclient.StatusQueued {
-			gone[c.Channel] += left(c)
+	for _, ch := range e.state.queued {
+		p := priced{c: ch}
+		// 0 for one read now, or without a creation time.
+		if !ch.CreatedAt.IsZero() && now.After(ch.readAt) {
+			curve, ok := curves[ch.Channel]
+			if !ok {
+				curve = e.model.queueCurve(ch.Channel)
+				curves[ch.Channel] = curve
+			}
+			p.left = 1 - curve.stillQueued(max(ch.readAt.Sub(ch.CreatedAt).Seconds(), 0), now.Sub(ch.CreatedAt).Seconds())
 		}
+		queued = append(queued, p)
+		gone[ch.Channel] += p.left
 	}
 	for ch, n := range gone {
 		c.LeftQueue(ch, int(math.Round(n)))
 	}
-	// The oldest chats, of the queued ones those more likely still queued
-	// than not.
-	c.SetOldest(func(yield func(*apiclient.Chat) bool) {
-		for _, c := range e.state.open {
-			if (c.Status != apiclient.StatusQueued || left(c) < 0.5) && !yield(&c.Chat) {
+	// The oldest queued chats, of those more likely still queued than not.
+	c.SetOldestQueued(func(yield func(*apiclient.Chat) bool) {
+		for _, p := range queued {
+			if p.left < 0.5 && !yield(&p.c.Chat) {
 				return
 			}
 		}

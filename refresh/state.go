@@ -92,6 +92,7 @@ type chatState struct {
 	list   []*entry // newest first (compareEntries)
 	byID   map[string]*entry
 	open   map[string]*entry // chats whose status may still change
+	queued map[string]*entry // of those, the queued ones: every pull estimates them
 	counts *collector.Counts // read with current()
 	// oldestStale: counts' oldest open chats need recounting.
 	oldestStale bool
@@ -107,7 +108,7 @@ type chatState struct {
 }
 
 func newChatState() *chatState {
-	return &chatState{byID: map[string]*entry{}, open: map[string]*entry{}, counts: collector.NewCounts()}
+	return &chatState{byID: map[string]*entry{}, open: map[string]*entry{}, queued: map[string]*entry{}, counts: collector.NewCounts()}
 }
 
 // newest returns the newest chat, or nil for an empty list.
@@ -263,6 +264,9 @@ func (s *chatState) remember(e *entry) {
 	if collector.IsOpen(&e.Chat) {
 		s.open[e.ID] = e
 	}
+	if e.Status == apiclient.StatusQueued {
+		s.queued[e.ID] = e
+	}
 	s.counts.Add(&e.Chat)
 }
 
@@ -272,5 +276,6 @@ func (s *chatState) forget(e *entry) {
 	}
 	delete(s.byID, e.ID)
 	delete(s.open, e.ID)
+	delete(s.queued, e.ID)
 	s.counts.Remove(&e.Chat)
 }

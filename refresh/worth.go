@@ -60,11 +60,9 @@ type pageWorth struct {
 func (e *engine) openPages(now time.Time, shift int) []pageWorth {
 	s := e.state
 	oldest := map[string]*entry{}
-	for _, c := range s.open {
-		if c.Status == apiclient.StatusQueued {
-			if o := oldest[c.Channel]; o == nil || compareEntries(c, o) > 0 {
-				oldest[c.Channel] = c
-			}
+	for _, c := range s.queued {
+		if o := oldest[c.Channel]; o == nil || compareEntries(c, o) > 0 {
+			oldest[c.Channel] = c
 		}
 	}
 	byPage := map[int]float64{}
