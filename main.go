@@ -33,7 +33,7 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
 	"github.com/imichat-exporter/imichat_exporter/refresh"
-	"github.com/imichat-exporter/imichat_exporter/simulator"
+	"github.com/imichat-exporter/imichat_exporter/simulator/demo"
 	"github.com/imichat-exporter/imichat_exporter/tenants"
 )
 
@@ -235,7 +235,7 @@ type upstream struct {
 
 func openUpstream(ctx context.Context, cfg *config, logger log.Logger) (upstream, func(), error) {
 	if cfg.demo {
-		rawURL, token, teamID, stop, err := simulator.StartDemo(ctx)
+		rawURL, token, teamID, stop, err := demo.Start(ctx)
 		if err != nil {
 			return upstream{}, nil, fmt.Errorf("starting the demo tenant: %w", err)
 		}

@@ -3,11 +3,9 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -175,34 +173,4 @@ func Listen(ctx context.Context, h http.Handler) (url string, stop func(), err e
 	}
 	unregister := context.AfterFunc(ctx, shutdown)
 	return "http://" + ln.Addr().String(), func() { unregister(); shutdown() }, nil
-}
-
-// DemoConfig is the tenant StartDemo runs, without credentials. The quota is
-// raised far above the documented 10,000 so that a walk-everything exporter
-// keeps showing data for a whole demo day.
-func DemoConfig() Config {
-	return Config{
-		Seed:           1,
-		History:        3000,
-		ArrivalsPerDay: 20000,
-		QuotaPerDay:    1000000,
-	}
-}
-
-// StartDemo starts a live-looking tenant (DemoConfig, real clock) on a fresh
-// 127.0.0.1 listener with a random token and team id, until stop or ctx.
-func StartDemo(ctx context.Context) (url, token, teamID string, stop func(), err error) {
-	token = rand.Text()
-	n, err := rand.Int(rand.Reader, big.NewInt(900000))
-	if err != nil {
-		return "", "", "", nil, err
-	}
-	teamID = strconv.FormatInt(100000+n.Int64(), 10)
-	cfg := DemoConfig()
-	cfg.Token, cfg.TeamID = token, teamID
-	url, stop, err = Listen(ctx, New(cfg))
-	if err != nil {
-		return "", "", "", nil, fmt.Errorf("simulator: demo: %w", err)
-	}
-	return url, token, teamID, stop, nil
 }

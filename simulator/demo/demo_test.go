@@ -1,0 +1,75 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imichat-exporter/imichat_exporter/apiclient"
+)
+
+func TestStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rawURL, token, team, stop, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if !strings.HasPrefix(rawURL, "http://127.0.0.1:") || token == "" || team == "" {
+		t.Fatalf("url %q token %q team %q", rawURL, token, team)
+	}
+	u, _ := url.Parse(rawURL)
+	client := func(tok string) *apiclient.Client {
+		return &apiclient.Client{BaseURL: u, TeamID: team, Token: apiclient.StaticToken(tok), Now: time.Now}
+	}
+	page, err := client(token).FetchPage(ctx, 1)
+	if err != nil || len(page.Chats) != apiclient.PageSize {
+		t.Fatalf("demo page 1: %v, %d chats", err, len(page.Chats))
+	}
+	var apiErr *apiclient.APIError
+	if _, err := client("wrong").FetchPage(ctx, 1); !errors.As(err, &apiErr) || apiErr.StatusCode != 2003 {
+		t.Fatalf("wrong token: %v", err)
+	}
+	cancel() // the context ends the demo
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := client(token).FetchPage(context.Background(), 1); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("demo still answering after its context ended")
+		}
+	}
+	stop() // idempotent
+}
+
+// TestBinaryLinksNoTestOnlySimulator: the exporter's binary carries the
+// demo tenant's server, not the simulator's test hooks (faults, token
+// expiry, chats added by hand).
+func TestBinaryLinksNoTestOnlySimulator(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "exporter")
+	build := exec.Command("go", "build", "-o", bin, "github.com/imichat-exporter/imichat_exporter")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sim = "github.com/imichat-exporter/imichat_exporter/simulator."
+	if !bytes.Contains(out, []byte(sim+"(*Tenant).ServeHTTP")) {
+		t.Fatal("the demo's server is not in the binary: is the symbol check looking at the right names?")
+	}
+	for _, name := range []string{"(*Tenant).SetFault", "(*Tenant).ExpireToken", "(*Tenant).Add", "(*Tenant).Replace",
+		"(*Tenant).Delete", "(*Tenant).SetStatus", "(*Tenant).Chats", "(*Tenant).Counts", "NewTransport", "NewOrg"} {
+		if bytes.Contains(out, []byte(sim+name+"\n")) {
+			t.Errorf("the binary links %s%s, which only tests use", sim, name)
+		}
+	}
+}
