@@ -6,7 +6,7 @@
 #   docker build --build-arg ARCH=amd64 -t imichat_exporter .
 #
 # The access token is given at run time, never baked into the image: mount
-# a file and pass --imichat.access-token-file (see the README).
+# a file and pass --imichat.access-token-file (see docs/configuration.md).
 ARG ARCH="amd64"
 ARG OS="linux"
 FROM quay.io/prometheus/busybox-${OS}-${ARCH}:latest

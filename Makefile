@@ -90,7 +90,7 @@ manifests:
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## fuzz: each fuzz target for FUZZTIME (go test takes one -fuzz target per
-## run). Longer: make fuzz FUZZTIME=10m (see README, "Fuzzing").
+## run). Longer: make fuzz FUZZTIME=10m (see CONTRIBUTING.md, "Fuzzing").
 FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./apiclient/
@@ -156,12 +156,12 @@ release: crossbuild
 release-test:
 	MAKE="$(MAKE)" bash scripts/release_test.sh
 
-## replay: the quota replay's matrix (README, "The quota replay"): one line
+## replay: the quota replay's matrix (docs/engine.md, "The quota replay"): one line
 ## per workload and strategy. A benchmark of a few minutes, not a test.
 replay:
 	@$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -timeout 60m ./refresh/ | grep '^replay '
 
-## bench: the benchmarks quoted in the README.
+## bench: the benchmarks quoted in CONTRIBUTING.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
