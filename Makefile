@@ -14,8 +14,10 @@ PKG        := github.com/imichat-exporter/imichat_exporter
 
 # Version stamp of every binary, read by github.com/prometheus/common/version
 # (`imichat_exporter --version`, imichat_exporter_build_info). Each is
-# evaluated once; any can be set on the command line.
-VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# evaluated once; any can be set on the command line. VERSION is the
+# release's, from the VERSION file (as promu reads it); the revision says
+# which commit.
+VERSION    ?= $(shell cat $(CURDIR)/VERSION 2>/dev/null || echo dev)
 REV        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
