@@ -56,7 +56,7 @@ BUILD_DIR  ?= .build
 TARBALLS   ?= .tarballs
 
 .PHONY: all build test lint unit rules manifests fuzz vuln staticcheck release-test replay \
-        crossbuild release bench demo clean
+        crossbuild release docker bench demo clean
 
 all: build
 
@@ -154,9 +154,27 @@ release: crossbuild
 	cd $(TARBALLS) && sha256sum $(NAME)-* > sha256sums.txt
 
 ## release-test: the linux/arm64 archive, built in a temporary directory and
-## checked (scripts/release_test.sh).
+## checked (scripts/release_test.sh). The script runs make itself: through
+## RELEASE_TEST_MAKE, not $(MAKE) on the recipe line, which make would run
+## even under -n (make -n test must only print).
+RELEASE_TEST_MAKE = $(MAKE)
 release-test:
-	MAKE="$(MAKE)" bash scripts/release_test.sh
+	MAKE="$(RELEASE_TEST_MAKE)" bash scripts/release_test.sh
+
+## docker: the container image, from the release build's binary for
+## linux/DOCKER_ARCH (crossbuild: .build/linux-ARCH/imichat_exporter, the
+## Dockerfile's input), tagged DOCKER_IMAGE:DOCKER_TAG and labelled with the
+## version and revision. Works from a fresh clone; needs a Docker engine
+## (DOCKER=podman works too). The binary's path is fixed: keep BUILD_DIR.
+DOCKER       ?= docker
+DOCKER_ARCH  ?= amd64
+DOCKER_IMAGE ?= $(NAME)
+DOCKER_TAG   ?= $(VERSION)
+docker: PLATFORMS = linux/$(DOCKER_ARCH)
+docker: crossbuild
+	$(DOCKER) build --build-arg ARCH=$(DOCKER_ARCH) --build-arg OS=linux \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REV) \
+	  -t $(DOCKER_IMAGE):$(DOCKER_TAG) .
 
 ## replay: the quota replay's matrix (docs/engine.md, "The quota replay"): one line
 ## per workload and strategy. A benchmark of a few minutes, not a test.
