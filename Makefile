@@ -14,8 +14,10 @@ PKG        := github.com/imichat-exporter/imichat_exporter
 
 # Version stamp of every binary, read by github.com/prometheus/common/version
 # (`imichat_exporter --version`, imichat_exporter_build_info). Each is
-# evaluated once; any can be set on the command line.
-VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# evaluated once; any can be set on the command line. VERSION is the
+# release's, from the VERSION file (as promu reads it); the revision says
+# which commit.
+VERSION    ?= $(shell cat $(CURDIR)/VERSION 2>/dev/null || echo dev)
 REV        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
 BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
@@ -54,7 +56,7 @@ BUILD_DIR  ?= .build
 TARBALLS   ?= .tarballs
 
 .PHONY: all build test lint unit rules manifests fuzz vuln staticcheck release-test replay \
-        crossbuild release bench demo clean
+        crossbuild release docker bench demo clean
 
 all: build
 
@@ -90,7 +92,7 @@ manifests:
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## fuzz: each fuzz target for FUZZTIME (go test takes one -fuzz target per
-## run). Longer: make fuzz FUZZTIME=10m (see README, "Fuzzing").
+## run). Longer: make fuzz FUZZTIME=10m (see CONTRIBUTING.md, "Fuzzing").
 FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $(FUZZTIME) ./apiclient/
@@ -152,16 +154,34 @@ release: crossbuild
 	cd $(TARBALLS) && sha256sum $(NAME)-* > sha256sums.txt
 
 ## release-test: the linux/arm64 archive, built in a temporary directory and
-## checked (scripts/release_test.sh).
+## checked (scripts/release_test.sh). The script runs make itself: through
+## RELEASE_TEST_MAKE, not $(MAKE) on the recipe line, which make would run
+## even under -n (make -n test must only print).
+RELEASE_TEST_MAKE = $(MAKE)
 release-test:
-	MAKE="$(MAKE)" bash scripts/release_test.sh
+	MAKE="$(RELEASE_TEST_MAKE)" bash scripts/release_test.sh
 
-## replay: the quota replay's matrix (README, "The quota replay"): one line
+## docker: the container image, from the release build's binary for
+## linux/DOCKER_ARCH (crossbuild: .build/linux-ARCH/imichat_exporter, the
+## Dockerfile's input), tagged DOCKER_IMAGE:DOCKER_TAG and labelled with the
+## version and revision. Works from a fresh clone; needs a Docker engine
+## (DOCKER=podman works too). The binary's path is fixed: keep BUILD_DIR.
+DOCKER       ?= docker
+DOCKER_ARCH  ?= amd64
+DOCKER_IMAGE ?= $(NAME)
+DOCKER_TAG   ?= $(VERSION)
+docker: PLATFORMS = linux/$(DOCKER_ARCH)
+docker: crossbuild
+	$(DOCKER) build --build-arg ARCH=$(DOCKER_ARCH) --build-arg OS=linux \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REV) \
+	  -t $(DOCKER_IMAGE):$(DOCKER_TAG) .
+
+## replay: the quota replay's matrix (docs/engine.md, "The quota replay"): one line
 ## per workload and strategy. A benchmark of a few minutes, not a test.
 replay:
 	@$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -timeout 60m ./refresh/ | grep '^replay '
 
-## bench: the benchmarks quoted in the README.
+## bench: the benchmarks quoted in CONTRIBUTING.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
