@@ -429,3 +429,36 @@ func TestPacerPrice(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaPeriodFollowsLaterHeaders: a cold start without headers takes
+// the period to end at the next midnight UTC; the rate-limit headers that
+// come later say when it really resets, and the pacer follows them: it
+// spreads what remains until that reset, and a new period begins there.
+func TestQuotaPeriodFollowsLaterHeaders(t *testing.T) {
+	q := NewQuota(testShare, testBudget)
+	p := q.join()
+	p.refill(pacerNow, noHeaders, 1) // cold start: until midnight, 14 h
+	k := p.reserve(pacerNow, noHeaders, 10)
+	p.release(pacerNow, k, 10)
+
+	// Five minutes later the first headers: 100 left until 11:00.
+	at := pacerNow.Add(5 * time.Minute)
+	reset := pacerNow.Add(time.Hour)
+	rl := apiclient.RateLimit{Limit: testBudget, HasLimit: true, Remaining: 100, HasRemaining: true, Reset: reset, HasReset: true}
+	got, _ := p.refill(at, rl, 1)
+	if want := 100 / reset.Sub(at).Seconds(); !relClose(got, want, 1e-12) {
+		t.Errorf("pace %.9g/s, want remaining until the header's reset %.9g/s", got, want)
+	}
+	if !q.periodEnd.Equal(reset) {
+		t.Errorf("period ends %v, want the header's %v", q.periodEnd, reset)
+	}
+
+	// Past 11:00, the headers say the next reset is at 12:00: a new period,
+	// nothing used in it yet.
+	at, reset = pacerNow.Add(time.Hour+time.Second), pacerNow.Add(2*time.Hour)
+	rl = apiclient.RateLimit{Limit: testBudget, HasLimit: true, Remaining: 10000, HasRemaining: true, Reset: reset, HasReset: true}
+	p.refill(at, rl, 1)
+	if !q.periodEnd.Equal(reset) || q.usedInPeriod != 0 {
+		t.Errorf("period ends %v with %d used, want a new one ending %v with none", q.periodEnd, q.usedInPeriod, reset)
+	}
+}
