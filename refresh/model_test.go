@@ -457,3 +457,69 @@ func TestModelNewChatArea(t *testing.T) {
 		}
 	}
 }
+
+// TestModelReopenedIntoTheQueue: a chat closed and reopened into the queue
+// keeps its created_at; its queue time counts from the reopening, which
+// its updated_at dates, not from its creation two days before: the queue
+// tables learn the same from it as from a new chat, and its page is worth
+// the same.
+func TestModelReopenedIntoTheQueue(t *testing.T) {
+	const created, closed, reopened = -2 * 86400.0, -86400.0, 1000.0
+	chat := func(status string, updated float64, assignee string) *apiclient.Chat {
+		return &apiclient.Chat{ID: "c", Channel: "sms", Status: status, CreatedAt: sec(created), UpdatedAt: sec(updated), Assignee: assignee}
+	}
+	read := func(c *apiclient.Chat, at float64) *entry { return &entry{Chat: *c, readAt: sec(at)} }
+	for _, tc := range []struct {
+		name          string
+		old           *entry
+		fresh         *apiclient.Chat
+		at            float64
+		queue, picked tableDelta
+	}{
+		{"seen closed, then queued", read(chat("closed", closed, "a"), 0), chat("queued", reopened, ""), reopened + 30,
+			tableDelta{30, -1}, none()},
+		{"first seen queued after its reopening", nil, chat("queued", reopened, ""), reopened + 30,
+			tableDelta{30, -1}, none()},
+		{"re-read still queued", read(chat("queued", reopened, ""), reopened+30), chat("queued", reopened, ""), reopened + 90,
+			tableDelta{60, -1}, none()},
+		{"an updated_at before the creation is not plausible: from the creation", nil,
+			&apiclient.Chat{ID: "c", Channel: "sms", Status: "queued", CreatedAt: sec(reopened), UpdatedAt: sec(reopened - 50)}, reopened + 30,
+			tableDelta{30, -1}, none()},
+		{"picked between the reads", read(chat("queued", reopened, ""), reopened+30), chat("picked", reopened+100, "a"), reopened + 150,
+			tableDelta{70, interval(100)}, tableDelta{50, -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newModel()
+			q, p := m.byStatus[apiclient.StatusQueued], m.byStatus[apiclient.StatusPicked]
+			qb, pb := snapshot(q), snapshot(p)
+			m.learn(observation{old: tc.old, fresh: tc.fresh, at: sec(tc.at)})
+			if got := delta(qb, q); math.Abs(got.exposure-tc.queue.exposure) > 1e-9 || got.exit != tc.queue.exit {
+				t.Errorf("queue: %v, want %v", got, tc.queue)
+			}
+			if got := delta(pb, p); math.Abs(got.exposure-tc.picked.exposure) > 1e-9 || got.exit != tc.picked.exit {
+				t.Errorf("picked: %v, want %v", got, tc.picked)
+			}
+			// Every row is within 2 minutes of the reopening.
+			for i := interval(120); i < len(hazardEdges); i++ {
+				if d := q.exposure[i] - qb.exposure[i]; d != 0 {
+					t.Errorf("queue: %g s of exposure from %g s in the queue on", d, hazardEdges[i])
+				}
+			}
+		})
+	}
+	// Its worth: that of a chat created at its reopening, read as long
+	// after. The queue is fast for its first 2 minutes, slow after.
+	m := knownModel(1.0 / 30)
+	for _, h := range []*hazard{m.byStatus["queued"], m.queues["sms"]} {
+		for i := interval(120); i < len(hazardEdges); i++ {
+			h.events[i] = h.exposure[i] / 600
+		}
+		h.refreshCum()
+	}
+	again := &entry{Chat: *chat("queued", reopened, ""), readAt: sec(reopened + 30)}
+	fresh := &entry{Chat: apiclient.Chat{ID: "n", Channel: "sms", Status: "queued", CreatedAt: sec(reopened), UpdatedAt: sec(reopened)}, readAt: sec(reopened + 30)}
+	now := sec(reopened + 120)
+	if got, want := m.changedArea(again, now), m.changedArea(fresh, now); !relClose(got, want, 1e-12) {
+		t.Errorf("worth of the reopened chat %.6f chat-seconds, want a new chat's %.6f", got, want)
+	}
+}
