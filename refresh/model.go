@@ -145,11 +145,13 @@ func (m *model) stillQueued(channel string, from, to float64) float64 {
 	return m.queueCurve(channel).stillQueued(from, to)
 }
 
-// enteredStatus is when a chat entered its current status: its creation
-// for a queued chat (every chat starts queued), else its updated_at when
-// that is plausible.
+// enteredStatus is when a chat entered its current status: its updated_at
+// when that is plausible (not before its creation), else its creation. A
+// queued chat's updated_at is its creation (every chat starts queued), or
+// its reopening when it was closed and reopened into the queue: its queue
+// time counts from there, not from its creation days before.
 func enteredStatus(c *apiclient.Chat) time.Time {
-	if c.Status != apiclient.StatusQueued && !c.UpdatedAt.IsZero() && !c.UpdatedAt.Before(c.CreatedAt) {
+	if !c.UpdatedAt.IsZero() && !c.UpdatedAt.Before(c.CreatedAt) {
 		return c.UpdatedAt
 	}
 	return c.CreatedAt
@@ -172,9 +174,10 @@ func (m *model) learn(o observation) {
 		return // no time in status to learn from
 	}
 	if o.old == nil {
-		// First seen. Every chat begins queued at its creation.
+		// First seen. Every chat begins queued at its creation, or at
+		// its reopening.
 		if f.Status == apiclient.StatusQueued {
-			m.sawQueue(f.Channel, 0, o.at.Sub(f.CreatedAt).Seconds(), false, o.at)
+			m.sawQueue(f.Channel, 0, o.at.Sub(enteredStatus(f)).Seconds(), false, o.at)
 			return
 		}
 		left := leftQueue(f, f.CreatedAt, o.at)

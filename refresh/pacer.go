@@ -269,14 +269,20 @@ func (p *pacer) price() float64 {
 func (q *Quota) limits(now time.Time, rl apiclient.RateLimit) {
 	q.advance(now)
 	reset := nextMidnightUTC(now)
-	if rl.HasReset && rl.Reset.After(now) {
+	fromHeader := rl.HasReset && rl.Reset.After(now)
+	if fromHeader {
 		reset = rl.Reset
 	}
-	if q.periodEnd.IsZero() {
+	switch {
+	case q.periodEnd.IsZero():
 		q.periodEnd = reset
-	}
-	if !now.Before(q.periodEnd) { // a new quota period
+	case !now.Before(q.periodEnd): // a new quota period
 		q.usedInPeriod = 0
+		q.periodEnd = reset
+	case fromHeader:
+		// The headers say when the current period ends: a midnight
+		// assumed on a cold start without them, or an earlier header's
+		// reset, gives way.
 		q.periodEnd = reset
 	}
 	q.limit = float64(q.dailyBudget)

@@ -321,32 +321,6 @@ func TestFailedRefreshServesNoNumbers(t *testing.T) {
 	}
 }
 
-// TestHazardLearnsQueueWaits feeds the estimator what reads would show of
-// chats whose queue waits are exponential with a two-minute mean, read
-// every 20 s: the survival it estimates is that of the waits.
-func TestHazardLearnsQueueWaits(t *testing.T) {
-	h := newHazard(time.Hour)
-	const mean = 120.0
-	for i := range 5000 {
-		// A deterministic sample of the distribution: quantiles.
-		wait := -mean * math.Log(1-(float64(i)+0.5)/5000)
-		for from := 0.0; ; from += 20 {
-			if wait <= from+20 {
-				h.observe(from, wait, true)
-				break
-			}
-			h.observe(from, from+20, false)
-		}
-	}
-	h.refreshCum()
-	for _, at := range []float64{30, 120, 300} {
-		want := math.Exp(-at / mean)
-		if got := h.survival(at); math.Abs(got-want) > 0.03 {
-			t.Errorf("survival at %.0f s: %.3f, want %.3f", at, got, want)
-		}
-	}
-}
-
 // TestYoungQueuedChatsAreReadFirst: a queued chat read a minute ago when it
 // was a minute old has probably been picked since (waits are short); one
 // read a minute ago after two hours in the queue probably has not. The
