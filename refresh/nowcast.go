@@ -40,14 +40,15 @@ func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 	gone := map[string]float64{} // expected departures, by channel
 	for _, ch := range e.state.queued {
 		p := priced{c: ch}
-		// 0 for one read now, or without a creation time.
-		if !ch.CreatedAt.IsZero() && now.After(ch.readAt) {
+		// 0 for one read now, or without a creation time. A reopened
+		// chat waits from its reopening.
+		if entered := enteredStatus(&ch.Chat); !entered.IsZero() && now.After(ch.readAt) {
 			curve, ok := curves[ch.Channel]
 			if !ok {
 				curve = e.model.queueCurve(ch.Channel)
 				curves[ch.Channel] = curve
 			}
-			p.left = 1 - curve.stillQueued(max(ch.readAt.Sub(ch.CreatedAt).Seconds(), 0), now.Sub(ch.CreatedAt).Seconds())
+			p.left = 1 - curve.stillQueued(max(ch.readAt.Sub(entered).Seconds(), 0), now.Sub(entered).Seconds())
 		}
 		queued = append(queued, p)
 		gone[ch.Channel] += p.left

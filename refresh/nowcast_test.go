@@ -184,3 +184,37 @@ func TestEstimateMovesBetweenRefreshes(t *testing.T) {
 		t.Errorf("queued %d + gone %d is not the count as last read, %d", queuedOf(held.Counts), gone(held), first+firstGone)
 	}
 }
+
+// TestNowcastAgesAReopenedChatFromItsReopening: a chat reopened into the
+// queue waits from its reopening (its updated_at), not from its creation
+// days before, where the life table knows nothing and a day-old wait
+// looks like one that will go on.
+func TestNowcastAgesAReopenedChatFromItsReopening(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, reopened := range []bool{false, true} {
+		r := New(Options{})
+		defer r.Close()
+		q := r.eng.model.byStatus["queued"]
+		for range 200 {
+			q.observe(0, 30, true) // queue exits within a minute
+		}
+		r.eng.model.ageTo(now)
+		r.eng.state = newChatState()
+		readAt := now.Add(-10 * time.Minute)
+		var chats []apiclient.Chat
+		for i := range 4 {
+			entered := readAt.Add(-time.Duration(i+1) * 5 * time.Second)
+			created := entered
+			if reopened {
+				created = entered.Add(-48 * time.Hour)
+			}
+			chats = append(chats, apiclient.Chat{ID: fmt.Sprint("q", i), Status: "queued", Channel: "sms", CreatedAt: created, UpdatedAt: entered})
+		}
+		r.eng.state.replace(chats, readAt, true, true)
+		counts := r.eng.state.current().Clone()
+		r.eng.nowcast(counts, now)
+		if got := chatsOf(counts, "queued", "sms"); got != 0 {
+			t.Errorf("reopened %v: %d of 4 chats queued 5 to 20 s at a read 10 minutes ago served as still queued, want 0", reopened, got)
+		}
+	}
+}
