@@ -139,11 +139,6 @@ func (q queueCurve) stillQueued(from, to float64) float64 {
 	return math.Exp(-q.pace * (q.h.cumulative(to) - q.h.cumulative(from)))
 }
 
-// stillQueued is the probability that a chat of a channel read queued at
-// age from is still queued at age to.
-func (m *model) stillQueued(channel string, from, to float64) float64 {
-	return m.queueCurve(channel).stillQueued(from, to)
-}
 
 // enteredStatus is when a chat entered its current status: its updated_at
 // when that is plausible (not before its creation), else its creation. A

@@ -291,7 +291,7 @@ func TestModelStillQueued(t *testing.T) {
 			if tc.to > tc.from {
 				want = math.Exp(-k * rate * (tc.to - tc.from))
 			}
-			if got := m.stillQueued("sms", tc.from, tc.to); !relClose(got, want, 1e-6) {
+			if got := m.queueCurve("sms").stillQueued(tc.from, tc.to); !relClose(got, want, 1e-6) {
 				t.Errorf("still queued %.9f, want %.9f", got, want)
 			}
 		})
