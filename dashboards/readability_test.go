@@ -8,6 +8,7 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -75,6 +76,7 @@ var labelChars = map[string]int{
 	"part":        5,
 	"status_code": 4,
 	"http_status": 3,
+	"outcome":     18, // list not retrieved; 2099 (HTTP 405): an API answer by what it means
 	"version":     25, // v0.10.2-14-g1a2b3c4-dirty, as git describe stamps it
 
 	// Multi-target mode's labels, and the name of a target in both modes
@@ -152,9 +154,22 @@ type vizPanel struct {
 	} `json:"targets"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit   string   `json:"unit"`
-			Max    *float64 `json:"max"`
-			Custom struct {
+			Unit     string   `json:"unit"`
+			Max      *float64 `json:"max"`
+			Decimals *float64 `json:"decimals"`
+			NoValue  string   `json:"noValue"`
+			Color    struct {
+				Mode       string `json:"mode"`
+				FixedColor string `json:"fixedColor"`
+			} `json:"color"`
+			Thresholds struct {
+				Steps []struct {
+					Color string   `json:"color"`
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+			Mappings []valueMapping `json:"mappings"`
+			Custom   struct {
 				FillOpacity float64  `json:"fillOpacity"`
 				AxisSoftMax *float64 `json:"axisSoftMax"`
 				Stacking    struct {
@@ -181,6 +196,8 @@ type vizPanel struct {
 			Calcs       []string `json:"calcs"`
 		} `json:"legend"`
 		TextMode     string   `json:"textMode"`
+		ColorMode    string   `json:"colorMode"`   // stat
+		DisplayMode  string   `json:"displayMode"` // bar gauge
 		MinVizHeight *float64 `json:"minVizHeight"`
 		Text         struct {
 			ValueSize float64 `json:"valueSize"`
@@ -999,5 +1016,132 @@ func TestReadabilityQueueFirstExporterLast(t *testing.T) {
 		if !exporterOnly(p) {
 			t.Errorf("%s under %q shows more than the exporter's own health", p, last.row.Title)
 		}
+	}
+}
+
+// --- Issue 20: the dashboard on a supervisor's wall screen.
+
+// A Grafana value mapping, as far as the checks read it.
+type valueMapping struct {
+	Type    string          `json:"type"`
+	Options json.RawMessage `json:"options"`
+}
+
+// maxPlainSeries: up to this many lines, Grafana's classic palette gives
+// colours that differ (green, yellow, light blue, orange, red); its next ones
+// repeat them in other shades (blue, purple, violet, dark green, dark yellow).
+const maxPlainSeries = 5
+
+// minColourDistance: the CIE76 distance (ΔE) below which two line colours
+// read as one on a wall screen. The pairs of Grafana's classic palette
+// confused in the render of issue 20 are 10 to 37 apart (dark yellow and
+// yellow 10, green and dark green 17, violet and purple 37): thin lines need
+// 40. Eight colours at least 49 apart exist (the channels' in the dashboard).
+const minColourDistance = 40.0
+
+// Grafana's named colours of the base hues (theme.visualization, Grafana 9).
+var namedColours = map[string]string{
+	"green": "#73BF69", "red": "#F2495C", "blue": "#5794F2", "yellow": "#FADE2A",
+	"orange": "#FF9830", "purple": "#B877D9",
+}
+
+// lab converts a colour ("#RRGGBB" or a named base hue) to CIE L*a*b* (D65).
+func lab(c string) ([3]float64, bool) {
+	if h, ok := namedColours[c]; ok {
+		c = h
+	}
+	var r, g, b int
+	if n, _ := fmt.Sscanf(strings.ToLower(c), "#%02x%02x%02x", &r, &g, &b); n != 3 || len(c) != 7 {
+		return [3]float64{}, false
+	}
+	lin := func(v int) float64 {
+		x := float64(v) / 255
+		if x <= 0.04045 {
+			return x / 12.92
+		}
+		return math.Pow((x+0.055)/1.055, 2.4)
+	}
+	R, G, B := lin(r), lin(g), lin(b)
+	X := (0.4124*R + 0.3576*G + 0.1805*B) / 0.95047
+	Y := 0.2126*R + 0.7152*G + 0.0722*B
+	Z := (0.0193*R + 0.1192*G + 0.9505*B) / 1.08883
+	f := func(t float64) float64 {
+		if t > 216.0/24389 {
+			return math.Cbrt(t)
+		}
+		return (24389.0/27*t + 16) / 116
+	}
+	return [3]float64{116*f(Y) - 16, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))}, true
+}
+
+func colourDistance(a, b [3]float64) float64 {
+	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
+}
+
+// seriesColours: the fixed colours the panel's overrides give series by
+// name, by series name.
+func (p vizPanel) seriesColours() map[string]string {
+	out := map[string]string{}
+	for _, o := range p.FieldConfig.Overrides {
+		name, ok := o.Matcher.Options.(string)
+		if o.Matcher.ID != "byName" || !ok {
+			continue
+		}
+		for _, pr := range o.Properties {
+			var c struct {
+				Mode       string `json:"mode"`
+				FixedColor string `json:"fixedColor"`
+			}
+			if pr.ID == "color" && json.Unmarshal(pr.Value, &c) == nil && c.Mode == "fixed" {
+				out[name] = c.FixedColor
+			}
+		}
+	}
+	return out
+}
+
+// Rule 1: never ten crossing lines told apart by the tooltip only. A time
+// series of more than maxPlainSeries lines shows each line's values in its
+// legend, and gives every line a fixed colour of its own, far enough from
+// every other (the classic palette's sixth to tenth colours are shades of
+// its first five). Per-agent views are bars or tables (see rowsBound).
+func TestReadabilityManyLinesHaveValuesAndDistinctColours(t *testing.T) {
+	many := 0
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		n := panelSeriesBound(t, p)
+		if n <= maxPlainSeries {
+			continue
+		}
+		many++
+		if lg := p.Options.Legend; lg == nil || !lg.ShowLegend || len(lg.Calcs) == 0 {
+			t.Errorf("%s: up to %d lines and a legend without values: show the legend with calcs (Last, Max)", p, n)
+		}
+		colours := p.seriesColours()
+		if len(colours) < n {
+			t.Errorf("%s: up to %d lines, %d with a fixed colour: the palette repeats its hues after %d; give each line its colour (an override by name)", p, n, len(colours), maxPlainSeries)
+		}
+		names := slices.Sorted(maps.Keys(colours))
+		for i, a := range names {
+			la, ok := lab(colours[a])
+			if !ok {
+				t.Errorf("%s: line %q: colour %q: use a #RRGGBB colour", p, a, colours[a])
+				continue
+			}
+			for _, b := range names[i+1:] {
+				lb, ok := lab(colours[b])
+				if !ok {
+					continue
+				}
+				if d := colourDistance(la, lb); d < minColourDistance {
+					t.Errorf("%s: lines %q (%s) and %q (%s) are %.0f apart (ΔE), under %v: they read as one colour", p, a, colours[a], b, colours[b], d, minColourDistance)
+				}
+			}
+		}
+	}
+	if many == 0 {
+		t.Log("no time series with more than a handful of lines")
 	}
 }
