@@ -163,10 +163,7 @@ type vizPanel struct {
 				FixedColor string `json:"fixedColor"`
 			} `json:"color"`
 			Thresholds struct {
-				Steps []struct {
-					Color string   `json:"color"`
-					Value *float64 `json:"value"`
-				} `json:"steps"`
+				Steps []thresholdStep `json:"steps"`
 			} `json:"thresholds"`
 			Mappings []valueMapping `json:"mappings"`
 			Custom   struct {
@@ -1021,6 +1018,12 @@ func TestReadabilityQueueFirstExporterLast(t *testing.T) {
 
 // --- Issue 20: the dashboard on a supervisor's wall screen.
 
+// A step of a panel's thresholds (Value nil: the base, from -Infinity).
+type thresholdStep struct {
+	Color string   `json:"color"`
+	Value *float64 `json:"value"`
+}
+
 // A Grafana value mapping, as far as the checks read it.
 type valueMapping struct {
 	Type    string          `json:"type"`
@@ -1143,5 +1146,117 @@ func TestReadabilityManyLinesHaveValuesAndDistinctColours(t *testing.T) {
 	}
 	if many == 0 {
 		t.Log("no time series with more than a handful of lines")
+	}
+}
+
+// nullMapping: the text and colour a panel's value mappings give a
+// missing value (Grafana's special mapping of null, NaN or both), if any.
+func (p vizPanel) nullMapping() (text, colour string, ok bool) {
+	for _, m := range p.FieldConfig.Defaults.Mappings {
+		if m.Type != "special" {
+			continue
+		}
+		var o struct {
+			Match  string `json:"match"`
+			Result struct {
+				Text  string `json:"text"`
+				Color string `json:"color"`
+			} `json:"result"`
+		}
+		if json.Unmarshal(m.Options, &o) != nil {
+			continue
+		}
+		if o.Match == "null" || o.Match == "null+nan" {
+			return o.Result.Text, o.Result.Color, true
+		}
+	}
+	return "", "", false
+}
+
+// neutralColour: a grey (no hue: chroma under 10 in L*a*b*), or none.
+func neutralColour(c string) bool {
+	if c == "transparent" || c == "text" {
+		return true
+	}
+	l, ok := lab(c)
+	return ok && math.Hypot(l[1], l[2]) < 10
+}
+
+// Rule 2: a stat or gauge without a value shows a word, in grey. Grafana
+// colours a missing value as the bottom of the thresholds (the colour of
+// -Infinity): the configuration reload tile of single-tenant mode, which has
+// no configuration, stood in solid red. A special mapping of null and NaN
+// gives the word and a neutral colour; noValue the same word when the query
+// returns no series at all.
+func TestReadabilityNoValueIsNeutral(t *testing.T) {
+	stats := 0
+	for _, p := range loadVizPanels(t) {
+		if p.Type != "stat" && p.Type != "gauge" {
+			continue
+		}
+		stats++
+		text, colour, ok := p.nullMapping()
+		switch {
+		case !ok:
+			t.Errorf("%s: no special value mapping of null+nan: a missing value takes the lowest threshold's colour (%q)", p, p.lowestThresholdColour())
+			continue
+		case strings.TrimSpace(text) == "":
+			t.Errorf("%s: the mapping of a missing value has no text", p)
+		case !neutralColour(colour):
+			t.Errorf("%s: a missing value shows in %q; use a grey (no value is no alarm)", p, colour)
+		}
+		if nv := p.FieldConfig.Defaults.NoValue; nv != text {
+			t.Errorf("%s: noValue %q, the mapping of a missing value %q: the same word for no series and a null", p, nv, text)
+		}
+		// Red (or orange) at the bottom of the thresholds only below a
+		// threshold: a step above it in another colour.
+		if steps := p.FieldConfig.Defaults.Thresholds.Steps; p.FieldConfig.Defaults.Color.Mode == "thresholds" && len(steps) > 0 {
+			if alarm := hueOf(steps[0].Color); (alarm == "red" || alarm == "orange") && !slices.ContainsFunc(steps[1:], func(s thresholdStep) bool { return hueOf(s.Color) != alarm }) {
+				t.Errorf("%s: %s whatever the value: no threshold to cross", p, steps[0].Color)
+			}
+		}
+	}
+	if stats == 0 {
+		t.Error("no stat or gauge")
+	}
+}
+
+func (p vizPanel) lowestThresholdColour() string {
+	if s := p.FieldConfig.Defaults.Thresholds.Steps; len(s) > 0 {
+		return s[0].Color
+	}
+	return ""
+}
+
+// hueOf names a colour's hue family (red, orange, yellow, green, blue,
+// purple), "" for a grey or an unknown colour. Grafana's named shades
+// (dark-red, semi-dark-green, light-blue...) belong to their base hue.
+func hueOf(c string) string {
+	for _, h := range []string{"red", "orange", "yellow", "green", "blue", "purple"} {
+		if c == h || strings.HasSuffix(c, "-"+h) {
+			return h
+		}
+	}
+	l, ok := lab(c)
+	if !ok || math.Hypot(l[1], l[2]) < 10 {
+		return ""
+	}
+	deg := math.Atan2(l[2], l[1]) * 180 / math.Pi
+	if deg < 0 {
+		deg += 360
+	}
+	switch {
+	case deg < 45 || deg >= 345:
+		return "red"
+	case deg < 70:
+		return "orange"
+	case deg < 105:
+		return "yellow"
+	case deg < 200:
+		return "green"
+	case deg < 290:
+		return "blue"
+	default:
+		return "purple"
 	}
 }
