@@ -5,8 +5,8 @@
 // readability_test.go checks what a supervisor reads on the rendered dashboard
 // (issue 11), from the JSON and an estimate of Grafana's layout on a 1280 px
 // wide screen: open statuses apart from closed, top-N sets fixed over a range,
-// every legend entry and table or bar-gauge row visible, waits in minutes (the
-// covered window in hours) and lines where series overlap, a version for any
+// every legend entry and table or bar-gauge row visible, waits in hours and
+// minutes and lines where series overlap, a version for any
 // build, soft axis maxima, and rows from the queue's health down to the
 // exporter's own.
 //

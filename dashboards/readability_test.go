@@ -674,7 +674,7 @@ func TestReadabilityEveryRowVisibleAndAssetIDReadable(t *testing.T) {
 	}
 }
 
-// --- Point 4: durations with sensible ticks; lines where series overlap.
+// --- Point 4: durations in hours and minutes; lines where series overlap.
 
 var durationUnits = []string{"ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dtdurationms", "dthms", "suffix: min", "suffix: h"}
 
@@ -721,56 +721,84 @@ func unwrap(e parser.Expr) parser.Expr {
 	}
 }
 
-// waitScales: the divisors a wait may be plotted with, and the unit that
-// stays in that scale. Minutes for waits and ages; hours for the covered
-// window, which spans up to --imichat.lookback (24 h and more), where
-// minutes would tick 500, 1000, 1500.
-var waitScales = map[float64]string{60: "suffix: min", 3600: "suffix: h"}
+// durationFormats: Grafana's units that print a number of seconds as a
+// duration in its own units ("4 hours, 20 minutes", "04:20:00"), with
+// decimals 1 for dtdurations (its second unit: without it "4 hours").
+// Units of one scale ("s", "m", "h", "suffix: min") print decimal hours
+// ("4.33 hour") or hundreds of minutes.
+var durationFormats = []string{"dtdurations", "dthms", "dtdhms"}
 
-// waitDivisor: the number the expression's quantity is divided by (0 if none).
-func waitDivisor(e parser.Expr) float64 {
-	b, ok := unwrap(e).(*parser.BinaryExpr)
-	if !ok || b.Op != parser.DIV {
-		return 0
-	}
-	n, ok := unwrap(b.RHS).(*parser.NumberLiteral)
-	if !ok {
-		return 0
-	}
-	return n.Val
+// plottedWaits: the waits (time() minus a timestamp, or the reverse) the
+// expression plots, and whether each is divided or multiplied by a number
+// on its way to the panel. A wait that is a factor of another quantity
+// (the quota's rate times the time to its reset) is not a duration shown.
+func plottedWaits(e parser.Expr) (waits int, scaled bool) {
+	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+		b, ok := n.(*parser.BinaryExpr)
+		if !ok || b.Op != parser.SUB || !isWait(b) {
+			return nil
+		}
+		shown, byNumber := true, false
+		for _, a := range path {
+			ab, ok := a.(*parser.BinaryExpr)
+			if !ok || ab == b {
+				continue
+			}
+			switch ab.Op {
+			case parser.LOR, parser.LAND, parser.LUNLESS:
+			case parser.DIV, parser.MUL:
+				if _, lit := unwrap(ab.RHS).(*parser.NumberLiteral); lit {
+					byNumber = true
+				} else {
+					shown = false
+				}
+			default:
+				shown = false
+			}
+		}
+		if shown {
+			waits++
+			scaled = scaled || byNumber
+		}
+		return nil
+	})
+	return waits, scaled
 }
 
-// Grafana's y-axis ticks are decimal steps of the plotted number: seconds
-// gave 2500 s, 5000 s, shown as 41.7 min and 1.39 hour. Waits are plotted in
-// minutes with a unit that stays in minutes (the covered window, in hours
-// with a unit that stays in hours). Durations do not add up, so they are not
-// stacked; unstacked series that overlap are lines without fill.
+// Rule 3 (issue 20; issue 11 plotted waits in minutes): a wait reads in hours
+// and minutes. Every panel that shows a wait (a stat, a time series) plots
+// it in seconds, unscaled, with a duration format. Durations do not add up,
+// so they are not stacked; unstacked series that overlap are lines without
+// fill.
 func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 	waits := 0
 	for _, p := range loadVizPanels(t) {
-		if !isTimeSeries(p) {
-			continue
-		}
 		def := p.FieldConfig.Defaults
 		wait := false
 		for i, e := range p.exprs(t) {
 			if e == nil {
 				continue
 			}
-			if !isWait(e) {
+			n, scaled := plottedWaits(e)
+			if n == 0 {
 				continue
 			}
 			wait = true
-			unit, ok := waitScales[waitDivisor(e)]
-			switch {
-			case !ok:
-				t.Errorf("%s target %s: plots a wait in seconds; divide it by 60 (or by 3600 for a span of hours)", p, p.Targets[i].RefID)
-			case def.Unit != unit:
-				t.Errorf("%s target %s: a wait divided by %v with unit %q; use %q, which stays in the plotted scale (\"m\" turns 90 min into 1.5 hour)", p, p.Targets[i].RefID, waitDivisor(e), def.Unit, unit)
+			if scaled {
+				t.Errorf("%s target %s: scales a wait (a number of minutes or hours prints as decimals); plot it in seconds with a duration format %v", p, p.Targets[i].RefID, durationFormats)
 			}
 		}
 		if wait {
 			waits++
+			switch {
+			case !slices.Contains(durationFormats, def.Unit):
+				t.Errorf("%s: a wait with unit %q; use one of %v (\"s\" prints 4.33 hour)", p, def.Unit, durationFormats)
+			case def.Unit == "dtdurations" && (def.Decimals == nil || *def.Decimals < 1):
+				t.Errorf("%s: dtdurations without decimals 1 prints \"4 hours\" for 4 h 20 min", p)
+			}
+		}
+		if !isTimeSeries(p) {
+			continue
 		}
 		duration := wait || slices.Contains(durationUnits, def.Unit)
 		stacked := def.Custom.Stacking.Mode != "" && def.Custom.Stacking.Mode != "none"
@@ -782,7 +810,7 @@ func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 		}
 	}
 	if waits == 0 {
-		t.Error("no time series of a wait (time() - a timestamp)")
+		t.Error("no panel of a wait (time() - a timestamp)")
 	}
 }
 
