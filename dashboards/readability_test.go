@@ -137,6 +137,15 @@ var metricLabels = map[string][]string{
 // The exporter's own health, as opposed to the tenant's chats and its API.
 var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|coverage_.*|label_values_folded_total|exporter_build_info|exporter_config_.*)$`)
 
+// A panel's query, as the readability checks read it.
+type vizTarget struct {
+	RefID        string `json:"refId"`
+	Expr         string `json:"expr"`
+	LegendFormat string `json:"legendFormat"`
+	Instant      bool   `json:"instant"`
+	Range        bool   `json:"range"`
+}
+
 // The panel model the readability checks read.
 type vizPanel struct {
 	ID      int    `json:"id"`
@@ -145,13 +154,7 @@ type vizPanel struct {
 	GridPos struct {
 		H, W, X, Y int
 	} `json:"gridPos"`
-	Targets []struct {
-		RefID        string `json:"refId"`
-		Expr         string `json:"expr"`
-		LegendFormat string `json:"legendFormat"`
-		Instant      bool   `json:"instant"`
-		Range        bool   `json:"range"`
-	} `json:"targets"`
+	Targets     []vizTarget `json:"targets"`
 	FieldConfig struct {
 		Defaults struct {
 			Unit     string   `json:"unit"`
@@ -1286,5 +1289,40 @@ func hueOf(c string) string {
 		return "blue"
 	default:
 		return "purple"
+	}
+}
+
+// Rule 4: statuses the reader compares stand side by side: a stacked band's
+// top edge is the sum of those below (the queued band of issue 20 topped at
+// 420 with 99 queued). A time series stacks only where the parts add up, and
+// then draws their total as a series of its own, out of the stack (an
+// override of custom.stacking "none"), named "total".
+func TestReadabilityStackedOnlyWithTotal(t *testing.T) {
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		if m := p.FieldConfig.Defaults.Custom.Stacking.Mode; m == "" || m == "none" {
+			continue
+		}
+		total := false
+		for _, o := range p.FieldConfig.Overrides {
+			name, ok := o.Matcher.Options.(string)
+			if o.Matcher.ID != "byName" || !ok || !strings.Contains(strings.ToLower(name), "total") {
+				continue
+			}
+			named := slices.ContainsFunc(p.Targets, func(tg vizTarget) bool { return tg.LegendFormat == name })
+			for _, pr := range o.Properties {
+				var s struct {
+					Mode string `json:"mode"`
+				}
+				if named && pr.ID == "custom.stacking" && json.Unmarshal(pr.Value, &s) == nil && s.Mode == "none" {
+					total = true
+				}
+			}
+		}
+		if !total {
+			t.Errorf("%s: stacked without its total: draw side by side (stacking none), or add a target named \"total\" taken out of the stack", p)
+		}
 	}
 }
