@@ -1326,3 +1326,58 @@ func TestReadabilityStackedOnlyWithTotal(t *testing.T) {
 		}
 	}
 }
+
+// paintsValue: the panel colours its value (a stat with a colour mode, a
+// gauge, a bar gauge).
+func (p vizPanel) paintsValue() bool {
+	switch p.Type {
+	case "gauge", "bargauge":
+		return true
+	case "stat":
+		return p.Options.ColorMode != "none"
+	}
+	return false
+}
+
+// Rule 5: colour means a state only where a threshold says which. No
+// gradient by size (Grafana's continuous schemes paint the largest count
+// red: the most used tag as an alarm); a bar gauge's gradient or LCD display
+// only over thresholds; a value with a single colour, whatever its size,
+// in a colour that claims no state (blue, or a grey), not green, yellow,
+// orange or red. Counts of tags and flags are one colour.
+func TestReadabilityColourMeansStateOnlyWithThresholds(t *testing.T) {
+	counts := 0
+	for _, p := range loadVizPanels(t) {
+		def := p.FieldConfig.Defaults
+		if strings.HasPrefix(def.Color.Mode, "continuous-") || def.Color.Mode == "shades" {
+			t.Errorf("%s: colour mode %q paints by size, with no threshold that means something; use one fixed colour (or thresholds)", p, def.Color.Mode)
+		}
+		steps := def.Thresholds.Steps
+		if p.Type == "bargauge" && (p.Options.DisplayMode == "gradient" || p.Options.DisplayMode == "lcd") && (def.Color.Mode != "thresholds" || len(steps) < 2) {
+			t.Errorf("%s: a %s bar without thresholds to grade it; use displayMode basic", p, p.Options.DisplayMode)
+		}
+		if !p.paintsValue() {
+			continue
+		}
+		var only string
+		switch {
+		case def.Color.Mode == "fixed":
+			only = def.Color.FixedColor
+		case def.Color.Mode == "thresholds" && len(steps) == 1:
+			only = steps[0].Color
+		}
+		if h := hueOf(only); only != "" && h != "" && h != "blue" {
+			t.Errorf("%s: %s whatever its value: a state colour without a threshold; use blue or a grey", p, only)
+		}
+		ms := p.metrics(t)
+		if slices.Contains(ms, "imichat_chats_by_tag") || slices.Contains(ms, "imichat_chats_by_flag") {
+			counts++
+			if only == "" {
+				t.Errorf("%s: counts of tags or flags in more than one colour (mode %q, %d thresholds): one neutral colour", p, def.Color.Mode, len(steps))
+			}
+		}
+	}
+	if counts == 0 {
+		t.Error("no panel of tag or flag counts")
+	}
+}
