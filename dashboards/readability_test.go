@@ -1381,3 +1381,23 @@ func TestReadabilityColourMeansStateOnlyWithThresholds(t *testing.T) {
 		t.Error("no panel of tag or flag counts")
 	}
 }
+
+// Rule 6: the words a supervisor uses. An API answer by what it means, not
+// its code (4305 is success); the chat counts' lookback as "the last 24 h",
+// not "the window"; scrapes held back as counts, not operations per second.
+func TestReadabilitySupervisorWords(t *testing.T) {
+	rateUnits := []string{"ops", "reqps", "rps", "wps", "iops", "opm", "rpm", "wpm"}
+	for _, p := range loadVizPanels(t) {
+		if strings.Contains(strings.ToLower(p.Title), "in the window") {
+			t.Errorf("%s: \"the window\" is the exporter's word; say \"the last 24 h\"", p)
+		}
+		for _, tg := range p.Targets {
+			if strings.Contains(tg.LegendFormat, "{{status_code}}") || strings.Contains(tg.LegendFormat, "{{ status_code }}") {
+				t.Errorf("%s target %s: legend %q prints the API's status_code (4305 is success); name the outcome", p, tg.RefID, tg.LegendFormat)
+			}
+		}
+		if slices.Contains(p.metrics(t), "imichat_refresh_skipped_total") && slices.Contains(rateUnits, p.FieldConfig.Defaults.Unit) {
+			t.Errorf("%s: refreshes held back in %q: count them per interval (increase, unit short)", p, p.FieldConfig.Defaults.Unit)
+		}
+	}
+}
