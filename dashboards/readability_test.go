@@ -118,6 +118,7 @@ var metricLabels = map[string][]string{
 	"imichat_api_rate_limit_reset_timestamp_seconds":    nil,
 	"imichat_chats":                                     {"status", "channel"},
 	"imichat_chats_oldest_created_timestamp_seconds":    {"status", "channel"},
+	"imichat_chats_queued_estimated_gone":               {"channel"},
 	"imichat_chats_by_assignee":                         {"assignee", "status"},
 	"imichat_chats_by_asset":                            {"channel", "asset_id", "asset_name", "status"},
 	"imichat_chats_by_tag":                              {"tag", "status"},
@@ -482,6 +483,10 @@ func statusesSelected(e parser.Expr) []string {
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
 		if !ok || !strings.HasPrefix(vs.Name, "imichat_chats") {
+			return nil
+		}
+		if vs.Name == "imichat_chats_queued_estimated_gone" { // queued chats, without a status label
+			out = append(out, "queued")
 			return nil
 		}
 		for _, s := range chatStatuses {
@@ -1399,5 +1404,80 @@ func TestReadabilitySupervisorWords(t *testing.T) {
 		if slices.Contains(p.metrics(t), "imichat_refresh_skipped_total") && slices.Contains(rateUnits, p.FieldConfig.Defaults.Unit) {
 			t.Errorf("%s: refreshes held back in %q: count them per interval (increase, unit short)", p, p.FieldConfig.Defaults.Unit)
 		}
+	}
+}
+
+// overrideProperty: the value of property id in the override of the series
+// named name, if any.
+func (p vizPanel) overrideProperty(name, id string) (json.RawMessage, bool) {
+	for _, o := range p.FieldConfig.Overrides {
+		if o.Matcher.ID != "byName" || o.Matcher.Options != name {
+			continue
+		}
+		for _, pr := range o.Properties {
+			if pr.ID == id {
+				return pr.Value, true
+			}
+		}
+	}
+	return nil, false
+}
+
+const estimatedGoneMetric = "imichat_chats_queued_estimated_gone"
+
+// Rule 7: the queued count as served rests partly on an estimate
+// (imichat_chats_queued_estimated_gone: chats last read queued, counted
+// picked because the tenant's queue times say they have most probably
+// left). The queue's time series shows the count as served and as last read
+// (served plus that gauge), the band between them shaded (the upper line
+// filled down to the lower with fillBelowTo) and named "estimated gone (not
+// yet re-read)" in the legend.
+func TestReadabilityQueuedBandOfEstimatedGone(t *testing.T) {
+	bands := 0
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		served, lastRead, named := "", "", false
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			tg := p.Targets[i]
+			if strings.Contains(tg.LegendFormat, "estimated gone (not yet re-read)") {
+				named = true
+			}
+			ms := metricNames(e, exportedMetricNames())
+			queued := slices.Equal(statusesSelected(e), []string{"queued"})
+			switch {
+			case queued && slices.Equal(slices.Compact(slices.Sorted(slices.Values(ms))), []string{"imichat_chats"}):
+				served = tg.LegendFormat
+			case queued && slices.Contains(ms, "imichat_chats") && slices.Contains(ms, estimatedGoneMetric):
+				if b, ok := unwrap(e).(*parser.BinaryExpr); ok && b.Op == parser.ADD {
+					lastRead = tg.LegendFormat
+				}
+			}
+		}
+		if served == "" || lastRead == "" {
+			if served != "" && slices.Contains(p.metrics(t), estimatedGoneMetric) {
+				t.Errorf("%s: shows the estimate without the count as last read (served + %s)", p, estimatedGoneMetric)
+			}
+			continue
+		}
+		bands++
+		var below string
+		if v, ok := p.overrideProperty(lastRead, "custom.fillBelowTo"); !ok || json.Unmarshal(v, &below) != nil || below != served {
+			t.Errorf("%s: the count as last read (%q) is not filled down to the count as served (%q): override custom.fillBelowTo", p, lastRead, served)
+		}
+		var fill float64
+		if v, ok := p.overrideProperty(lastRead, "custom.fillOpacity"); !ok || json.Unmarshal(v, &fill) != nil || fill <= 0 {
+			t.Errorf("%s: the band between %q and %q is not shaded (fillOpacity of the upper line)", p, served, lastRead)
+		}
+		if !named {
+			t.Errorf("%s: no legend names the band \"estimated gone (not yet re-read)\"", p)
+		}
+	}
+	if bands == 0 {
+		t.Errorf("no time series shows the queued count as served and as last read (imichat_chats{status=\"queued\"} + %s) as a band", estimatedGoneMetric)
 	}
 }
