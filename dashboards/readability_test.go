@@ -1,9 +1,10 @@
 package dashboards
 
-// Readability checks (issue 11): what a contact-centre supervisor sees when
-// the dashboard is rendered, judged from the JSON alone. Each test names one
-// property a real Grafana render (9.3) showed broken; geometry is estimated
-// from Grafana's layout rules on a reference screen, see the constants.
+// Readability checks (issues 11 and 20): what a contact-centre supervisor
+// sees when the dashboard is rendered, judged from the JSON alone. Each test
+// names one property a real Grafana render (9.3) showed broken; geometry is
+// estimated from Grafana's layout rules on a reference screen, see the
+// constants.
 
 import (
 	"encoding/json"
