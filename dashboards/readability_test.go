@@ -731,11 +731,35 @@ func unwrap(e parser.Expr) parser.Expr {
 }
 
 // durationFormats: Grafana's units that print a number of seconds as a
-// duration in its own units ("4 hours, 20 minutes", "04:20:00"), with
-// decimals 1 for dtdurations (its second unit: without it "4 hours").
-// Units of one scale ("s", "m", "h", "suffix: min") print decimal hours
-// ("4.33 hour") or hundreds of minutes.
-var durationFormats = []string{"dtdurations", "dthms", "dtdhms"}
+// duration in its own units. Units of one scale ("s", "m", "h",
+// "suffix: min") print decimal hours ("4.33 hour") or hundreds of minutes.
+//
+// dtdurations prints the largest unit and as many more as decimals says:
+// with decimals 1 "4 hours, 20 minutes" (with none, Grafana guesses the
+// decimals), but under a minute "45 seconds, 312 milliseconds". A stat uses
+// it with decimals 1 and a range mapping of [0, 60) to a word ("under a
+// minute"). A time series' axis ticks go through the unit but not the
+// mappings: it uses dthms ("04:20:13", "00:00:45").
+var durationFormats = []string{"dtdurations", "dthms"}
+
+// mapsUnderAMinute: a range value mapping with a text covers 0 to 59 s.
+func (p vizPanel) mapsUnderAMinute() bool {
+	for _, m := range p.FieldConfig.Defaults.Mappings {
+		if m.Type != "range" {
+			continue
+		}
+		var o struct {
+			From, To *float64
+			Result   struct {
+				Text string `json:"text"`
+			} `json:"result"`
+		}
+		if json.Unmarshal(m.Options, &o) == nil && o.From != nil && o.To != nil && *o.From <= 0 && *o.To >= 59.99 && *o.To < 60 && o.Result.Text != "" {
+			return true
+		}
+	}
+	return false
+}
 
 // plottedWaits: the waits (time() minus a timestamp, or the reverse) the
 // expression plots, and whether each is divided or multiplied by a number
@@ -802,8 +826,12 @@ func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 			switch {
 			case !slices.Contains(durationFormats, def.Unit):
 				t.Errorf("%s: a wait with unit %q; use one of %v (\"s\" prints 4.33 hour)", p, def.Unit, durationFormats)
+			case def.Unit == "dtdurations" && isTimeSeries(p):
+				t.Errorf("%s: dtdurations on an axis prints \"50 seconds, 0 milliseconds\"; use dthms", p)
 			case def.Unit == "dtdurations" && (def.Decimals == nil || *def.Decimals < 1):
 				t.Errorf("%s: dtdurations without decimals 1 prints \"4 hours\" for 4 h 20 min", p)
+			case def.Unit == "dtdurations" && !p.mapsUnderAMinute():
+				t.Errorf("%s: dtdurations prints \"45 seconds, 312 milliseconds\" under a minute; map the range 0 to 59.999 to a word", p)
 			}
 		}
 		if !isTimeSeries(p) {
