@@ -1393,6 +1393,9 @@ func TestReadabilityColourMeansStateOnlyWithThresholds(t *testing.T) {
 		if !p.paintsValue() {
 			continue
 		}
+		if strings.HasPrefix(def.Color.Mode, "palette-") {
+			t.Errorf("%s: colour mode %q paints the value in the palette's colour of its series (green first): a state without a threshold; use thresholds or a fixed blue", p, def.Color.Mode)
+		}
 		var only string
 		switch {
 		case def.Color.Mode == "fixed":
