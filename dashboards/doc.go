@@ -5,10 +5,15 @@
 // readability_test.go checks what a supervisor reads on the rendered dashboard
 // (issue 11), from the JSON and an estimate of Grafana's layout on a 1280 px
 // wide screen: open statuses apart from closed, top-N sets fixed over a range,
-// every legend entry and table or bar-gauge row visible, waits in minutes (the
-// covered window in hours) and lines where series overlap, a version for any
+// every legend entry and table or bar-gauge row visible, waits in hours and
+// minutes and lines where series overlap, a version for any
 // build, soft axis maxima, and rows from the queue's health down to the
-// exporter's own.
+// exporter's own. Issue 20 added the wall screen's rules: more than five lines
+// only with legend values and a colour each, far apart; a missing value in
+// grey with a word, red only below a threshold; waits in hours and minutes;
+// stacks only with their total; colour as state only over thresholds (tags
+// and flags in one colour); a supervisor's words; and the queued count's
+// band of chats estimated gone but not yet re-read.
 //
 // Both exporter modes use the same dashboard and rules: single-tenant (series
 // with job and instance) and multi-target (/probe?tenant=NAME&team=ID, whose

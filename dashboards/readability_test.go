@@ -1,13 +1,15 @@
 package dashboards
 
-// Readability checks (issue 11): what a contact-centre supervisor sees when
-// the dashboard is rendered, judged from the JSON alone. Each test names one
-// property a real Grafana render (9.3) showed broken; geometry is estimated
-// from Grafana's layout rules on a reference screen, see the constants.
+// Readability checks (issues 11 and 20): what a contact-centre supervisor
+// sees when the dashboard is rendered, judged from the JSON alone. Each test
+// names one property a real Grafana render (9.3) showed broken; geometry is
+// estimated from Grafana's layout rules on a reference screen, see the
+// constants.
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -75,6 +77,7 @@ var labelChars = map[string]int{
 	"part":        5,
 	"status_code": 4,
 	"http_status": 3,
+	"outcome":     18, // list not retrieved; 2099 (HTTP 405): an API answer by what it means
 	"version":     25, // v0.10.2-14-g1a2b3c4-dirty, as git describe stamps it
 
 	// Multi-target mode's labels, and the name of a target in both modes
@@ -116,6 +119,7 @@ var metricLabels = map[string][]string{
 	"imichat_api_rate_limit_reset_timestamp_seconds":    nil,
 	"imichat_chats":                                     {"status", "channel"},
 	"imichat_chats_oldest_created_timestamp_seconds":    {"status", "channel"},
+	"imichat_chats_queued_estimated_gone":               {"channel"},
 	"imichat_chats_by_assignee":                         {"assignee", "status"},
 	"imichat_chats_by_asset":                            {"channel", "asset_id", "asset_name", "status"},
 	"imichat_chats_by_tag":                              {"tag", "status"},
@@ -135,6 +139,15 @@ var metricLabels = map[string][]string{
 // The exporter's own health, as opposed to the tenant's chats and its API.
 var exporterOwnMetric = regexp.MustCompile(`^imichat_(up|scrape_.*|last_refresh_.*|refresh_.*|coverage_.*|label_values_folded_total|exporter_build_info|exporter_config_.*)$`)
 
+// A panel's query, as the readability checks read it.
+type vizTarget struct {
+	RefID        string `json:"refId"`
+	Expr         string `json:"expr"`
+	LegendFormat string `json:"legendFormat"`
+	Instant      bool   `json:"instant"`
+	Range        bool   `json:"range"`
+}
+
 // The panel model the readability checks read.
 type vizPanel struct {
 	ID      int    `json:"id"`
@@ -143,18 +156,22 @@ type vizPanel struct {
 	GridPos struct {
 		H, W, X, Y int
 	} `json:"gridPos"`
-	Targets []struct {
-		RefID        string `json:"refId"`
-		Expr         string `json:"expr"`
-		LegendFormat string `json:"legendFormat"`
-		Instant      bool   `json:"instant"`
-		Range        bool   `json:"range"`
-	} `json:"targets"`
+	Targets     []vizTarget `json:"targets"`
 	FieldConfig struct {
 		Defaults struct {
-			Unit   string   `json:"unit"`
-			Max    *float64 `json:"max"`
-			Custom struct {
+			Unit     string   `json:"unit"`
+			Max      *float64 `json:"max"`
+			Decimals *float64 `json:"decimals"`
+			NoValue  string   `json:"noValue"`
+			Color    struct {
+				Mode       string `json:"mode"`
+				FixedColor string `json:"fixedColor"`
+			} `json:"color"`
+			Thresholds struct {
+				Steps []thresholdStep `json:"steps"`
+			} `json:"thresholds"`
+			Mappings []valueMapping `json:"mappings"`
+			Custom   struct {
 				FillOpacity float64  `json:"fillOpacity"`
 				AxisSoftMax *float64 `json:"axisSoftMax"`
 				Stacking    struct {
@@ -181,6 +198,8 @@ type vizPanel struct {
 			Calcs       []string `json:"calcs"`
 		} `json:"legend"`
 		TextMode     string   `json:"textMode"`
+		ColorMode    string   `json:"colorMode"`   // stat
+		DisplayMode  string   `json:"displayMode"` // bar gauge
 		MinVizHeight *float64 `json:"minVizHeight"`
 		Text         struct {
 			ValueSize float64 `json:"valueSize"`
@@ -467,6 +486,10 @@ func statusesSelected(e parser.Expr) []string {
 		if !ok || !strings.HasPrefix(vs.Name, "imichat_chats") {
 			return nil
 		}
+		if vs.Name == "imichat_chats_queued_estimated_gone" { // queued chats, without a status label
+			out = append(out, "queued")
+			return nil
+		}
 		for _, s := range chatStatuses {
 			match := true
 			for _, m := range vs.LabelMatchers {
@@ -660,7 +683,7 @@ func TestReadabilityEveryRowVisibleAndAssetIDReadable(t *testing.T) {
 	}
 }
 
-// --- Point 4: durations with sensible ticks; lines where series overlap.
+// --- Point 4: durations in hours and minutes; lines where series overlap.
 
 var durationUnits = []string{"ns", "µs", "ms", "s", "m", "h", "d", "dtdurations", "dtdurationms", "dthms", "suffix: min", "suffix: h"}
 
@@ -707,56 +730,112 @@ func unwrap(e parser.Expr) parser.Expr {
 	}
 }
 
-// waitScales: the divisors a wait may be plotted with, and the unit that
-// stays in that scale. Minutes for waits and ages; hours for the covered
-// window, which spans up to --imichat.lookback (24 h and more), where
-// minutes would tick 500, 1000, 1500.
-var waitScales = map[float64]string{60: "suffix: min", 3600: "suffix: h"}
+// durationFormats: Grafana's units that print a number of seconds as a
+// duration in its own units. Units of one scale ("s", "m", "h",
+// "suffix: min") print decimal hours ("4.33 hour") or hundreds of minutes.
+//
+// dtdurations prints the largest unit and as many more as decimals says:
+// with decimals 1 "4 hours, 20 minutes" (with none, Grafana guesses the
+// decimals), but under a minute "45 seconds, 312 milliseconds". A stat uses
+// it with decimals 1 and a range mapping of [0, 60) to a word ("under a
+// minute"). A time series' axis ticks go through the unit but not the
+// mappings: it uses dthms ("04:20:13", "00:00:45").
+var durationFormats = []string{"dtdurations", "dthms"}
 
-// waitDivisor: the number the expression's quantity is divided by (0 if none).
-func waitDivisor(e parser.Expr) float64 {
-	b, ok := unwrap(e).(*parser.BinaryExpr)
-	if !ok || b.Op != parser.DIV {
-		return 0
+// mapsUnderAMinute: a range value mapping with a text covers 0 to 59 s.
+func (p vizPanel) mapsUnderAMinute() bool {
+	for _, m := range p.FieldConfig.Defaults.Mappings {
+		if m.Type != "range" {
+			continue
+		}
+		var o struct {
+			From, To *float64
+			Result   struct {
+				Text string `json:"text"`
+			} `json:"result"`
+		}
+		if json.Unmarshal(m.Options, &o) == nil && o.From != nil && o.To != nil && *o.From <= 0 && *o.To >= 59.99 && *o.To < 60 && o.Result.Text != "" {
+			return true
+		}
 	}
-	n, ok := unwrap(b.RHS).(*parser.NumberLiteral)
-	if !ok {
-		return 0
-	}
-	return n.Val
+	return false
 }
 
-// Grafana's y-axis ticks are decimal steps of the plotted number: seconds
-// gave 2500 s, 5000 s, shown as 41.7 min and 1.39 hour. Waits are plotted in
-// minutes with a unit that stays in minutes (the covered window, in hours
-// with a unit that stays in hours). Durations do not add up, so they are not
-// stacked; unstacked series that overlap are lines without fill.
+// plottedWaits: the waits (time() minus a timestamp, or the reverse) the
+// expression plots, and whether each is divided or multiplied by a number
+// on its way to the panel. A wait that is a factor of another quantity
+// (the quota's rate times the time to its reset) is not a duration shown.
+func plottedWaits(e parser.Expr) (waits int, scaled bool) {
+	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+		b, ok := n.(*parser.BinaryExpr)
+		if !ok || b.Op != parser.SUB || !isWait(b) {
+			return nil
+		}
+		shown, byNumber := true, false
+		for _, a := range path {
+			ab, ok := a.(*parser.BinaryExpr)
+			if !ok || ab == b {
+				continue
+			}
+			switch ab.Op {
+			case parser.LOR, parser.LAND, parser.LUNLESS:
+			case parser.DIV, parser.MUL:
+				if _, lit := unwrap(ab.RHS).(*parser.NumberLiteral); lit {
+					byNumber = true
+				} else {
+					shown = false
+				}
+			default:
+				shown = false
+			}
+		}
+		if shown {
+			waits++
+			scaled = scaled || byNumber
+		}
+		return nil
+	})
+	return waits, scaled
+}
+
+// Rule 3 (issue 20; issue 11 plotted waits in minutes): a wait reads in hours
+// and minutes. Every panel that shows a wait (a stat, a time series) plots
+// it in seconds, unscaled, with a duration format. Durations do not add up,
+// so they are not stacked; unstacked series that overlap are lines without
+// fill.
 func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 	waits := 0
 	for _, p := range loadVizPanels(t) {
-		if !isTimeSeries(p) {
-			continue
-		}
 		def := p.FieldConfig.Defaults
 		wait := false
 		for i, e := range p.exprs(t) {
 			if e == nil {
 				continue
 			}
-			if !isWait(e) {
+			n, scaled := plottedWaits(e)
+			if n == 0 {
 				continue
 			}
 			wait = true
-			unit, ok := waitScales[waitDivisor(e)]
-			switch {
-			case !ok:
-				t.Errorf("%s target %s: plots a wait in seconds; divide it by 60 (or by 3600 for a span of hours)", p, p.Targets[i].RefID)
-			case def.Unit != unit:
-				t.Errorf("%s target %s: a wait divided by %v with unit %q; use %q, which stays in the plotted scale (\"m\" turns 90 min into 1.5 hour)", p, p.Targets[i].RefID, waitDivisor(e), def.Unit, unit)
+			if scaled {
+				t.Errorf("%s target %s: scales a wait (a number of minutes or hours prints as decimals); plot it in seconds with a duration format %v", p, p.Targets[i].RefID, durationFormats)
 			}
 		}
 		if wait {
 			waits++
+			switch {
+			case !slices.Contains(durationFormats, def.Unit):
+				t.Errorf("%s: a wait with unit %q; use one of %v (\"s\" prints 4.33 hour)", p, def.Unit, durationFormats)
+			case def.Unit == "dtdurations" && isTimeSeries(p):
+				t.Errorf("%s: dtdurations on an axis prints \"50 seconds, 0 milliseconds\"; use dthms", p)
+			case def.Unit == "dtdurations" && (def.Decimals == nil || *def.Decimals < 1):
+				t.Errorf("%s: dtdurations without decimals 1 prints \"4 hours\" for 4 h 20 min", p)
+			case def.Unit == "dtdurations" && !p.mapsUnderAMinute():
+				t.Errorf("%s: dtdurations prints \"45 seconds, 312 milliseconds\" under a minute; map the range 0 to 59.999 to a word", p)
+			}
+		}
+		if !isTimeSeries(p) {
+			continue
 		}
 		duration := wait || slices.Contains(durationUnits, def.Unit)
 		stacked := def.Custom.Stacking.Mode != "" && def.Custom.Stacking.Mode != "none"
@@ -768,7 +847,7 @@ func TestReadabilityDurationsAndOverlaps(t *testing.T) {
 		}
 	}
 	if waits == 0 {
-		t.Error("no time series of a wait (time() - a timestamp)")
+		t.Error("no panel of a wait (time() - a timestamp)")
 	}
 }
 
@@ -999,5 +1078,438 @@ func TestReadabilityQueueFirstExporterLast(t *testing.T) {
 		if !exporterOnly(p) {
 			t.Errorf("%s under %q shows more than the exporter's own health", p, last.row.Title)
 		}
+	}
+}
+
+// --- Issue 20: the dashboard on a supervisor's wall screen.
+
+// A step of a panel's thresholds (Value nil: the base, from -Infinity).
+type thresholdStep struct {
+	Color string   `json:"color"`
+	Value *float64 `json:"value"`
+}
+
+// A Grafana value mapping, as far as the checks read it.
+type valueMapping struct {
+	Type    string          `json:"type"`
+	Options json.RawMessage `json:"options"`
+}
+
+// maxPlainSeries: up to this many lines, Grafana's classic palette gives
+// colours that differ (green, yellow, light blue, orange, red); its next ones
+// repeat them in other shades (blue, purple, violet, dark green, dark yellow).
+const maxPlainSeries = 5
+
+// minColourDistance: the CIE76 distance (ΔE) below which two line colours
+// read as one on a wall screen. The pairs of Grafana's classic palette
+// confused in the render of issue 20 are 10 to 37 apart (dark yellow and
+// yellow 10, green and dark green 17, violet and purple 37): thin lines need
+// 40. Eight colours at least 49 apart exist (the channels' in the dashboard).
+const minColourDistance = 40.0
+
+// Grafana's named colours of the base hues (theme.visualization, Grafana 9).
+var namedColours = map[string]string{
+	"green": "#73BF69", "red": "#F2495C", "blue": "#5794F2", "yellow": "#FADE2A",
+	"orange": "#FF9830", "purple": "#B877D9",
+}
+
+// lab converts a colour ("#RRGGBB" or a named base hue) to CIE L*a*b* (D65).
+func lab(c string) ([3]float64, bool) {
+	if h, ok := namedColours[c]; ok {
+		c = h
+	}
+	var r, g, b int
+	if n, _ := fmt.Sscanf(strings.ToLower(c), "#%02x%02x%02x", &r, &g, &b); n != 3 || len(c) != 7 {
+		return [3]float64{}, false
+	}
+	lin := func(v int) float64 {
+		x := float64(v) / 255
+		if x <= 0.04045 {
+			return x / 12.92
+		}
+		return math.Pow((x+0.055)/1.055, 2.4)
+	}
+	R, G, B := lin(r), lin(g), lin(b)
+	X := (0.4124*R + 0.3576*G + 0.1805*B) / 0.95047
+	Y := 0.2126*R + 0.7152*G + 0.0722*B
+	Z := (0.0193*R + 0.1192*G + 0.9505*B) / 1.08883
+	f := func(t float64) float64 {
+		if t > 216.0/24389 {
+			return math.Cbrt(t)
+		}
+		return (24389.0/27*t + 16) / 116
+	}
+	return [3]float64{116*f(Y) - 16, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))}, true
+}
+
+func colourDistance(a, b [3]float64) float64 {
+	return math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2]))
+}
+
+// seriesColours: the fixed colours the panel's overrides give series by
+// name, by series name.
+func (p vizPanel) seriesColours() map[string]string {
+	out := map[string]string{}
+	for _, o := range p.FieldConfig.Overrides {
+		name, ok := o.Matcher.Options.(string)
+		if o.Matcher.ID != "byName" || !ok {
+			continue
+		}
+		for _, pr := range o.Properties {
+			var c struct {
+				Mode       string `json:"mode"`
+				FixedColor string `json:"fixedColor"`
+			}
+			if pr.ID == "color" && json.Unmarshal(pr.Value, &c) == nil && c.Mode == "fixed" {
+				out[name] = c.FixedColor
+			}
+		}
+	}
+	return out
+}
+
+// Rule 1: never ten crossing lines told apart by the tooltip only. A time
+// series of more than maxPlainSeries lines shows each line's values in its
+// legend, and gives every line a fixed colour of its own, far enough from
+// every other (the classic palette's sixth to tenth colours are shades of
+// its first five). Per-agent views are bars or tables (see rowsBound).
+func TestReadabilityManyLinesHaveValuesAndDistinctColours(t *testing.T) {
+	many := 0
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		n := panelSeriesBound(t, p)
+		if n <= maxPlainSeries {
+			continue
+		}
+		many++
+		if lg := p.Options.Legend; lg == nil || !lg.ShowLegend || len(lg.Calcs) == 0 {
+			t.Errorf("%s: up to %d lines and a legend without values: show the legend with calcs (Last, Max)", p, n)
+		}
+		colours := p.seriesColours()
+		if len(colours) < n {
+			t.Errorf("%s: up to %d lines, %d with a fixed colour: the palette repeats its hues after %d; give each line its colour (an override by name)", p, n, len(colours), maxPlainSeries)
+		}
+		names := slices.Sorted(maps.Keys(colours))
+		for i, a := range names {
+			la, ok := lab(colours[a])
+			if !ok {
+				t.Errorf("%s: line %q: colour %q: use a #RRGGBB colour", p, a, colours[a])
+				continue
+			}
+			for _, b := range names[i+1:] {
+				lb, ok := lab(colours[b])
+				if !ok {
+					continue
+				}
+				if d := colourDistance(la, lb); d < minColourDistance {
+					t.Errorf("%s: lines %q (%s) and %q (%s) are %.0f apart (ΔE), under %v: they read as one colour", p, a, colours[a], b, colours[b], d, minColourDistance)
+				}
+			}
+		}
+	}
+	if many == 0 {
+		t.Log("no time series with more than a handful of lines")
+	}
+}
+
+// nullMapping: the text and colour a panel's value mappings give a
+// missing value (Grafana's special mapping of null, NaN or both), if any.
+func (p vizPanel) nullMapping() (text, colour string, ok bool) {
+	for _, m := range p.FieldConfig.Defaults.Mappings {
+		if m.Type != "special" {
+			continue
+		}
+		var o struct {
+			Match  string `json:"match"`
+			Result struct {
+				Text  string `json:"text"`
+				Color string `json:"color"`
+			} `json:"result"`
+		}
+		if json.Unmarshal(m.Options, &o) != nil {
+			continue
+		}
+		if o.Match == "null" || o.Match == "null+nan" {
+			return o.Result.Text, o.Result.Color, true
+		}
+	}
+	return "", "", false
+}
+
+// neutralColour: a grey (no hue: chroma under 10 in L*a*b*), or none.
+func neutralColour(c string) bool {
+	if c == "transparent" || c == "text" {
+		return true
+	}
+	l, ok := lab(c)
+	return ok && math.Hypot(l[1], l[2]) < 10
+}
+
+// Rule 2: a stat or gauge without a value shows a word, in grey. Grafana
+// colours a missing value as the bottom of the thresholds (the colour of
+// -Infinity): the configuration reload tile of single-tenant mode, which has
+// no configuration, stood in solid red. A special mapping of null and NaN
+// gives the word and a neutral colour; noValue the same word when the query
+// returns no series at all.
+func TestReadabilityNoValueIsNeutral(t *testing.T) {
+	stats := 0
+	for _, p := range loadVizPanels(t) {
+		if p.Type != "stat" && p.Type != "gauge" {
+			continue
+		}
+		stats++
+		text, colour, ok := p.nullMapping()
+		switch {
+		case !ok:
+			t.Errorf("%s: no special value mapping of null+nan: a missing value takes the lowest threshold's colour (%q)", p, p.lowestThresholdColour())
+			continue
+		case strings.TrimSpace(text) == "":
+			t.Errorf("%s: the mapping of a missing value has no text", p)
+		case !neutralColour(colour):
+			t.Errorf("%s: a missing value shows in %q; use a grey (no value is no alarm)", p, colour)
+		}
+		if nv := p.FieldConfig.Defaults.NoValue; nv != text {
+			t.Errorf("%s: noValue %q, the mapping of a missing value %q: the same word for no series and a null", p, nv, text)
+		}
+		// Red (or orange) at the bottom of the thresholds only below a
+		// threshold: a step above it in another colour.
+		if steps := p.FieldConfig.Defaults.Thresholds.Steps; p.FieldConfig.Defaults.Color.Mode == "thresholds" && len(steps) > 0 {
+			if alarm := hueOf(steps[0].Color); (alarm == "red" || alarm == "orange") && !slices.ContainsFunc(steps[1:], func(s thresholdStep) bool { return hueOf(s.Color) != alarm }) {
+				t.Errorf("%s: %s whatever the value: no threshold to cross", p, steps[0].Color)
+			}
+		}
+	}
+	if stats == 0 {
+		t.Error("no stat or gauge")
+	}
+}
+
+func (p vizPanel) lowestThresholdColour() string {
+	if s := p.FieldConfig.Defaults.Thresholds.Steps; len(s) > 0 {
+		return s[0].Color
+	}
+	return ""
+}
+
+// hueOf names a colour's hue family (red, orange, yellow, green, blue,
+// purple), "" for a grey or an unknown colour. Grafana's named shades
+// (dark-red, semi-dark-green, light-blue...) belong to their base hue.
+func hueOf(c string) string {
+	for _, h := range []string{"red", "orange", "yellow", "green", "blue", "purple"} {
+		if c == h || strings.HasSuffix(c, "-"+h) {
+			return h
+		}
+	}
+	l, ok := lab(c)
+	if !ok || math.Hypot(l[1], l[2]) < 10 {
+		return ""
+	}
+	deg := math.Atan2(l[2], l[1]) * 180 / math.Pi
+	if deg < 0 {
+		deg += 360
+	}
+	switch {
+	case deg < 45 || deg >= 345:
+		return "red"
+	case deg < 70:
+		return "orange"
+	case deg < 105:
+		return "yellow"
+	case deg < 200:
+		return "green"
+	case deg < 290:
+		return "blue"
+	default:
+		return "purple"
+	}
+}
+
+// Rule 4: statuses the reader compares stand side by side: a stacked band's
+// top edge is the sum of those below (the queued band of issue 20 topped at
+// 420 with 99 queued). A time series stacks only where the parts add up, and
+// then draws their total as a series of its own, out of the stack (an
+// override of custom.stacking "none"), named "total".
+func TestReadabilityStackedOnlyWithTotal(t *testing.T) {
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		if m := p.FieldConfig.Defaults.Custom.Stacking.Mode; m == "" || m == "none" {
+			continue
+		}
+		total := false
+		for _, o := range p.FieldConfig.Overrides {
+			name, ok := o.Matcher.Options.(string)
+			if o.Matcher.ID != "byName" || !ok || !strings.Contains(strings.ToLower(name), "total") {
+				continue
+			}
+			named := slices.ContainsFunc(p.Targets, func(tg vizTarget) bool { return tg.LegendFormat == name })
+			for _, pr := range o.Properties {
+				var s struct {
+					Mode string `json:"mode"`
+				}
+				if named && pr.ID == "custom.stacking" && json.Unmarshal(pr.Value, &s) == nil && s.Mode == "none" {
+					total = true
+				}
+			}
+		}
+		if !total {
+			t.Errorf("%s: stacked without its total: draw side by side (stacking none), or add a target named \"total\" taken out of the stack", p)
+		}
+	}
+}
+
+// paintsValue: the panel colours its value (a stat with a colour mode, a
+// gauge, a bar gauge).
+func (p vizPanel) paintsValue() bool {
+	switch p.Type {
+	case "gauge", "bargauge":
+		return true
+	case "stat":
+		return p.Options.ColorMode != "none"
+	}
+	return false
+}
+
+// Rule 5: colour means a state only where a threshold says which. No
+// gradient by size (Grafana's continuous schemes paint the largest count
+// red: the most used tag as an alarm); a bar gauge's gradient or LCD display
+// only over thresholds; a value with a single colour, whatever its size,
+// in a colour that claims no state (blue, or a grey), not green, yellow,
+// orange or red. Counts of tags and flags are one colour.
+func TestReadabilityColourMeansStateOnlyWithThresholds(t *testing.T) {
+	counts := 0
+	for _, p := range loadVizPanels(t) {
+		def := p.FieldConfig.Defaults
+		if strings.HasPrefix(def.Color.Mode, "continuous-") || def.Color.Mode == "shades" {
+			t.Errorf("%s: colour mode %q paints by size, with no threshold that means something; use one fixed colour (or thresholds)", p, def.Color.Mode)
+		}
+		steps := def.Thresholds.Steps
+		if p.Type == "bargauge" && (p.Options.DisplayMode == "gradient" || p.Options.DisplayMode == "lcd") && (def.Color.Mode != "thresholds" || len(steps) < 2) {
+			t.Errorf("%s: a %s bar without thresholds to grade it; use displayMode basic", p, p.Options.DisplayMode)
+		}
+		if !p.paintsValue() {
+			continue
+		}
+		if strings.HasPrefix(def.Color.Mode, "palette-") {
+			t.Errorf("%s: colour mode %q paints the value in the palette's colour of its series (green first): a state without a threshold; use thresholds or a fixed blue", p, def.Color.Mode)
+		}
+		var only string
+		switch {
+		case def.Color.Mode == "fixed":
+			only = def.Color.FixedColor
+		case def.Color.Mode == "thresholds" && len(steps) == 1:
+			only = steps[0].Color
+		}
+		if h := hueOf(only); only != "" && h != "" && h != "blue" {
+			t.Errorf("%s: %s whatever its value: a state colour without a threshold; use blue or a grey", p, only)
+		}
+		ms := p.metrics(t)
+		if slices.Contains(ms, "imichat_chats_by_tag") || slices.Contains(ms, "imichat_chats_by_flag") {
+			counts++
+			if only == "" {
+				t.Errorf("%s: counts of tags or flags in more than one colour (mode %q, %d thresholds): one neutral colour", p, def.Color.Mode, len(steps))
+			}
+		}
+	}
+	if counts == 0 {
+		t.Error("no panel of tag or flag counts")
+	}
+}
+
+// Rule 6: the words a supervisor uses. An API answer by what it means, not
+// its code (4305 is success); the chat counts' lookback as "the last 24 h",
+// not "the window"; scrapes held back as counts, not operations per second.
+func TestReadabilitySupervisorWords(t *testing.T) {
+	rateUnits := []string{"ops", "reqps", "rps", "wps", "iops", "opm", "rpm", "wpm"}
+	for _, p := range loadVizPanels(t) {
+		if strings.Contains(strings.ToLower(p.Title), "in the window") {
+			t.Errorf("%s: \"the window\" is the exporter's word; say \"the last 24 h\"", p)
+		}
+		for _, tg := range p.Targets {
+			if strings.Contains(tg.LegendFormat, "{{status_code}}") || strings.Contains(tg.LegendFormat, "{{ status_code }}") {
+				t.Errorf("%s target %s: legend %q prints the API's status_code (4305 is success); name the outcome", p, tg.RefID, tg.LegendFormat)
+			}
+		}
+		if slices.Contains(p.metrics(t), "imichat_refresh_skipped_total") && slices.Contains(rateUnits, p.FieldConfig.Defaults.Unit) {
+			t.Errorf("%s: refreshes held back in %q: count them per interval (increase, unit short)", p, p.FieldConfig.Defaults.Unit)
+		}
+	}
+}
+
+// overrideProperty: the value of property id in the override of the series
+// named name, if any.
+func (p vizPanel) overrideProperty(name, id string) (json.RawMessage, bool) {
+	for _, o := range p.FieldConfig.Overrides {
+		if o.Matcher.ID != "byName" || o.Matcher.Options != name {
+			continue
+		}
+		for _, pr := range o.Properties {
+			if pr.ID == id {
+				return pr.Value, true
+			}
+		}
+	}
+	return nil, false
+}
+
+const estimatedGoneMetric = "imichat_chats_queued_estimated_gone"
+
+// Rule 7: the queued count as served rests partly on an estimate
+// (imichat_chats_queued_estimated_gone: chats last read queued, counted
+// picked because the tenant's queue times say they have most probably
+// left). The queue's time series shows the count as served and as last read
+// (served plus that gauge), the band between them shaded (the upper line
+// filled down to the lower with fillBelowTo) and named "estimated gone (not
+// yet re-read)" in the legend.
+func TestReadabilityQueuedBandOfEstimatedGone(t *testing.T) {
+	bands := 0
+	for _, p := range loadVizPanels(t) {
+		if !isTimeSeries(p) {
+			continue
+		}
+		served, lastRead, named := "", "", false
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			tg := p.Targets[i]
+			if strings.Contains(tg.LegendFormat, "estimated gone (not yet re-read)") {
+				named = true
+			}
+			ms := metricNames(e, exportedMetricNames())
+			queued := slices.Equal(statusesSelected(e), []string{"queued"})
+			switch {
+			case queued && slices.Equal(slices.Compact(slices.Sorted(slices.Values(ms))), []string{"imichat_chats"}):
+				served = tg.LegendFormat
+			case queued && slices.Contains(ms, "imichat_chats") && slices.Contains(ms, estimatedGoneMetric):
+				if b, ok := unwrap(e).(*parser.BinaryExpr); ok && b.Op == parser.ADD {
+					lastRead = tg.LegendFormat
+				}
+			}
+		}
+		if served == "" || lastRead == "" {
+			if served != "" && slices.Contains(p.metrics(t), estimatedGoneMetric) {
+				t.Errorf("%s: shows the estimate without the count as last read (served + %s)", p, estimatedGoneMetric)
+			}
+			continue
+		}
+		bands++
+		var below string
+		if v, ok := p.overrideProperty(lastRead, "custom.fillBelowTo"); !ok || json.Unmarshal(v, &below) != nil || below != served {
+			t.Errorf("%s: the count as last read (%q) is not filled down to the count as served (%q): override custom.fillBelowTo", p, lastRead, served)
+		}
+		var fill float64
+		if v, ok := p.overrideProperty(lastRead, "custom.fillOpacity"); !ok || json.Unmarshal(v, &fill) != nil || fill <= 0 {
+			t.Errorf("%s: the band between %q and %q is not shaded (fillOpacity of the upper line)", p, served, lastRead)
+		}
+		if !named {
+			t.Errorf("%s: no legend names the band \"estimated gone (not yet re-read)\"", p)
+		}
+	}
+	if bands == 0 {
+		t.Errorf("no time series shows the queued count as served and as last read (imichat_chats{status=\"queued\"} + %s) as a band", estimatedGoneMetric)
 	}
 }
