@@ -112,9 +112,10 @@ type generator struct {
 	seed    uint64
 	agents  []string
 	assets  []asset
-	meanGap float64   // ns between chats (between candidates with a profile)
-	flatGap float64   // ns between history chats: the day's mean rate
-	profile []float64 // per hour of the day, relative to the peak (≤ 1); nil: flat
+	meanGap float64          // ns between chats (between candidates with a profile)
+	flatGap float64          // ns between history chats: the day's mean rate
+	profile []float64        // per hour of the day, relative to the peak (≤ 1); nil: flat
+	waits   map[string]int64 // mean queue wait by channel, ns; nil: the default mix
 	arrRng  *rand.Rand
 	pcg     *rand.PCG
 	rng     *rand.Rand
@@ -130,6 +131,12 @@ func newGenerator(cfg Config) generator {
 		perDay = 3000 // history density when the tenant gets no new chats
 	}
 	g.meanGap = float64(day) / perDay
+	if cfg.QueueWaits != nil {
+		g.waits = map[string]int64{}
+		for ch, d := range cfg.QueueWaits {
+			g.waits[ch] = int64(d)
+		}
+	}
 	g.flatGap = g.meanGap
 	if len(cfg.Profile) == 24 {
 		// Thinning: candidates come at the peak rate, and each is kept
@@ -316,9 +323,12 @@ func (g *generator) chat(key uint64, created int64) *rec {
 		}
 	}
 
-	// Lifecycle: most chats wait a couple of minutes, a few much longer.
+	// Lifecycle: most chats wait a couple of minutes, a few much longer;
+	// or, with QueueWaits, the channel's mean wait.
 	var wait int64
 	switch u := r.Float64(); {
+	case g.waits != nil:
+		wait = g.exp(g.waits[c.chLower])
 	case u < 0.90:
 		wait = g.exp(2 * minute)
 	case u < 0.98:

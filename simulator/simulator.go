@@ -59,6 +59,11 @@ type Config struct {
 	// rates, one per hour of the day (UTC), whose mean ArrivalsPerDay keeps.
 	// nil: a flat rate. History is generated flat either way.
 	Profile []float64
+	// QueueWaits, when set, gives each channel (lower case) its own mean
+	// queue wait, exponentially distributed; a channel it lacks is picked
+	// at once. nil: most chats wait a couple of minutes, 8% tens of
+	// minutes and 2% one to six hours, on every channel.
+	QueueWaits map[string]time.Duration
 }
 
 // OfficeHours is an arrival profile of a contact centre: a quiet night, a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/simulator"
 )
 
 func TestStart(t *testing.T) {
@@ -71,5 +72,56 @@ func TestBinaryLinksNoTestOnlySimulator(t *testing.T) {
 		if bytes.Contains(out, []byte(sim+name+"\n")) {
 			t.Errorf("the binary links %s%s, which only tests use", sim, name)
 		}
+	}
+}
+
+// TestConfigLooksLikeAContactCentre: over a day of the demo tenant, the
+// queue builds during office hours and drains at night, customers wait
+// minutes on messaging, at most, and longer on e-mail: a newcomer's first
+// screen is a working contact centre, not an incident.
+func TestConfigLooksLikeAContactCentre(t *testing.T) {
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	now := day
+	cfg := Config()
+	cfg.Token, cfg.TeamID, cfg.Start = "tok", "1", day
+	cfg.Clock = func() time.Time { return now }
+	tenant := simulator.New(cfg)
+	var night, office float64
+	longest := map[string]time.Duration{}
+	for m := 0; m < 24*60; m += 5 {
+		now = day.Add(24*time.Hour + time.Duration(m)*time.Minute) // the second day: the history has aged
+		counts := tenant.Counts()
+		queued := 0
+		for k, n := range counts.ByStatusChannel {
+			if k[0] == "queued" {
+				queued += n
+			}
+		}
+		switch h := m / 60; {
+		case h < 5:
+			night += float64(queued) / (5 * 12)
+		case h >= 10 && h < 16:
+			office += float64(queued) / (6 * 12)
+		}
+		for k, oldest := range counts.OldestCreated {
+			if k[0] == "queued" {
+				longest[k[1]] = max(longest[k[1]], now.Sub(oldest))
+			}
+		}
+	}
+	t.Logf("mean queued at night %.1f, in office hours %.1f; longest waits %v", night, office, longest)
+	if office < 3*night || office < 5 {
+		t.Errorf("mean queued %.1f in office hours against %.1f at night: the queue does not build during the day", office, night)
+	}
+	for ch, wait := range longest {
+		if ch != "email" && wait > 15*time.Minute {
+			t.Errorf("a %s customer waited %v", ch, wait)
+		}
+		if ch != "email" && wait >= longest["email"] {
+			t.Errorf("the longest %s wait %v is not shorter than e-mail's %v", ch, wait, longest["email"])
+		}
+	}
+	if longest["email"] > 2*time.Hour {
+		t.Errorf("an e-mail customer waited %v", longest["email"])
 	}
 }
