@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -267,6 +268,8 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	mux := http.NewServeMux()
+	var ready atomic.Bool
+	handleHealth(mux, &ready)
 	var err error
 	if cfg.configFile != "" {
 		err = serveTenants(ctx, cfg, registry, mux, logger)
@@ -280,6 +283,7 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 	if err != nil {
 		return err
 	}
+	ready.Store(true)
 	handlePprof(mux, cfg.telemetryPath)
 	if cfg.telemetryPath != "/" {
 		links := []web.LandingLinks{{Address: cfg.telemetryPath, Text: "Metrics"}}

@@ -505,8 +505,8 @@ func TestStatefulSet(t *testing.T) {
 			t.Errorf("exporter: no HTTP %s probe", name)
 			continue
 		}
-		if p.HTTPGet.Path != "/" && p.HTTPGet.Path != "/metrics" {
-			t.Errorf("exporter: %s probe on %q, want / or /metrics", name, p.HTTPGet.Path)
+		if want := map[string]string{"liveness": "/-/healthy", "readiness": "/-/ready"}[name]; p.HTTPGet.Path != want {
+			t.Errorf("exporter: %s probe on %q, want %s", name, p.HTTPGet.Path, want)
 		}
 		if p.HTTPGet.Port.String() != "http" && p.HTTPGet.Port.IntValue() != int(port) {
 			t.Errorf("exporter: %s probe on port %s, not the exporter's", name, p.HTTPGet.Port.String())
