@@ -72,7 +72,7 @@ type config struct {
 func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, error) {
 	cfg := &config{}
 	app := kingpin.New(exporterName, "Prometheus exporter for imi.chat (Webex Engage) chat queues.")
-	app.Flag("config.file", "Multi-target mode: the YAML file of the tenants and teams served on /probe?tenant=NAME&team=ID (see README). Reloaded on SIGHUP and POST /-/reload.").
+	app.Flag("config.file", "Multi-target mode: the YAML file of the tenants and teams served on /probe?target=TENANT/TEAM (see README). Reloaded on SIGHUP and POST /-/reload.").
 		PlaceHolder("FILE").StringVar(&cfg.configFile)
 	app.Flag("config.shard", "With --config.file: run only the tenants of shard I of N (I/N), those whose Prometheus hashmod of the tenant name modulo N is I.").
 		PlaceHolder("I/N").StringVar(&cfg.shard)
