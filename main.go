@@ -310,6 +310,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 	if err != nil {
 		return nil, err
 	}
+	mux.Handle("/config", newConfigHandler(func() any { return singleTenantConfig(cfg, up) }))
 	apiMetrics := collector.NewAPIMetrics()
 	client := &apiclient.Client{
 		BaseURL:  up.url,
@@ -378,5 +379,6 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	mux.Handle("/probe", limitInFlight(cfg.maxRequests, answerWhenStopping(ctx,
 		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger))))
 	mux.Handle("/-/reload", reloads)
+	mux.Handle("/config", newConfigHandler(func() any { return multiTargetConfig(cfg, reloads, set) }))
 	return nil
 }
