@@ -17,6 +17,13 @@ import (
 // an slog logger that writes through it: one format for every line, each
 // with ts= and level=.
 func newLogger(levelName, format string, w io.Writer) (log.Logger, *slog.Logger) {
+	logger, web, _ := newTappedLogger(levelName, format, w)
+	return logger, web
+}
+
+// newTappedLogger is newLogger, and the tap that keeps the teams' recent
+// lines, at every level, for /probe?debug=true.
+func newTappedLogger(levelName, format string, w io.Writer) (log.Logger, *slog.Logger, *logTap) {
 	var l log.Logger
 	if format == "json" {
 		l = log.NewJSONLogger(log.NewSyncWriter(w))
@@ -24,10 +31,11 @@ func newLogger(levelName, format string, w io.Writer) (log.Logger, *slog.Logger)
 		l = log.NewLogfmtLogger(log.NewSyncWriter(w))
 	}
 	l = level.NewFilter(l, level.Allow(level.ParseDefault(levelName, level.InfoValue())))
-	l = log.With(l, "ts", log.DefaultTimestampUTC)
+	tap := newLogTap(l)
+	l = log.With(tap, "ts", log.DefaultTimestampUTC)
 	// slog-gokit adds the caller from the slog record itself.
 	web := slog.New(gokitTimeHandler{slgk.NewGoKitHandler(l, slogLevel(levelName))})
-	return log.With(l, "caller", log.DefaultCaller), web
+	return log.With(l, "caller", log.DefaultCaller), web, tap
 }
 
 func slogLevel(name string) slog.Level {

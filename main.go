@@ -67,6 +67,7 @@ type config struct {
 	demo                   bool
 	logLevel, logFormat    string
 	webFlags               *web.FlagConfig
+	logTap                 *logTap // the logger's, for /probe?debug=true; nil: no log lines there
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, error) {
@@ -217,7 +218,8 @@ func main() {
 		logStartupError(logger, err)
 		os.Exit(2)
 	}
-	logger, webLogger := newLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
+	logger, webLogger, tap := newTappedLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
+	cfg.logTap = tap
 	setDefaultLoggers(logger, webLogger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -377,7 +379,7 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
 		promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: errorLogger{logger}, ErrorHandling: promhttp.ContinueOnError})))
 	mux.Handle("/probe", limitInFlight(cfg.maxRequests, answerWhenStopping(ctx,
-		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger))))
+		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger, cfg.logTap))))
 	mux.Handle("/-/reload", reloads)
 	mux.Handle("/config", newConfigHandler(func() any { return multiTargetConfig(cfg, reloads, set) }))
 	return nil

@@ -20,7 +20,7 @@ import (
 // configuration names what is read: an unknown tenant or team, or a
 // missing parameter, is answered 400 with the reason, and nothing is
 // requested upstream.
-func newProbeHandler(set *tenants.Set, maxWait, offset time.Duration, logger log.Logger) http.Handler {
+func newProbeHandler(set *tenants.Set, maxWait, offset time.Duration, logger log.Logger, tap *logTap) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tenant, teamID, err := probeTarget(r.URL.Query())
 		if err != nil {
@@ -30,6 +30,10 @@ func newProbeHandler(set *tenants.Set, maxWait, offset time.Duration, logger log
 		team, err := set.Lookup(tenant, teamID)
 		if err != nil { // a *tenants.LookupError: the caller's mistake
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if d := r.URL.Query().Get("debug"); d == "true" || d == "1" {
+			serveDebugProbe(w, r, team, tap, maxWait, offset, logger)
 			return
 		}
 		newMetricsHandler(team.Registry, team.Source(), maxWait, offset, logger,
