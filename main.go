@@ -273,8 +273,9 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 	var ready atomic.Bool
 	handleHealth(mux, &ready)
 	var err error
+	var set *tenants.Set // multi-target mode's, for the landing page
 	if cfg.configFile != "" {
-		err = serveTenants(ctx, cfg, registry, mux, logger)
+		set, err = serveTenants(ctx, cfg, registry, mux, logger)
 	} else {
 		var closeUpstream func()
 		closeUpstream, err = serveOneTeam(ctx, cfg, registry, mux, logger)
@@ -288,17 +289,7 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 	ready.Store(true)
 	handlePprof(mux, cfg.telemetryPath)
 	if cfg.telemetryPath != "/" {
-		links := []web.LandingLinks{{Address: cfg.telemetryPath, Text: "Metrics"}}
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "imi.chat Exporter",
-			Description: "Prometheus exporter for imi.chat chat queues",
-			Version:     version.Info(),
-			Links:       links,
-		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
+		mux.Handle("/", newLandingHandler(cfg.telemetryPath, set))
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -352,7 +343,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 // serveTenants wires multi-target mode: the tenants and teams of the
 // configuration file on /probe, the exporter's own metrics on the metrics
 // path, reloads on SIGHUP and POST /-/reload.
-func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) error {
+func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) (*tenants.Set, error) {
 	set := tenants.New(tenants.Defaults{
 		FirstPage:      cfg.firstPage,
 		Concurrency:    cfg.concurrency,
@@ -369,7 +360,7 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	})
 	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, logger, registry)
 	if err := reloads.apply(cfg.tenants); err != nil {
-		return err
+		return nil, err
 	}
 	go func() {
 		<-ctx.Done()
@@ -382,5 +373,5 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger, cfg.logTap))))
 	mux.Handle("/-/reload", reloads)
 	mux.Handle("/config", newConfigHandler(func() any { return multiTargetConfig(cfg, reloads, set) }))
-	return nil
+	return set, nil
 }
