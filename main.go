@@ -304,11 +304,13 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 		return nil, err
 	}
 	mux.Handle("/config", newConfigHandler(func() any { return singleTenantConfig(cfg, up) }))
+	token := newHUPToken(cfg.tokenFile, up.token)
+	watchSIGHUPOneTeam(ctx, token, logger)
 	apiMetrics := collector.NewAPIMetrics()
 	client := &apiclient.Client{
 		BaseURL:  up.url,
 		TeamID:   up.teamID,
-		Token:    up.token,
+		Token:    token,
 		Observer: apiMetrics,
 		Logger:   logger,
 		HTTPClient: &http.Client{Transport: &http.Transport{
