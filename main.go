@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -65,6 +66,7 @@ type config struct {
 	telemetryPath          string
 	maxRequests            int
 	demo                   bool
+	configCheck            bool
 	logLevel, logFormat    string
 	webFlags               *web.FlagConfig
 	logTap                 *logTap // the logger's, for /probe?debug=true; nil: no log lines there
@@ -98,14 +100,22 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
 	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
-	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials.").BoolVar(&cfg.demo)
+	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials. Listens on 127.0.0.1:9878 unless --web.listen-address is given.").BoolVar(&cfg.demo)
+	app.Flag("config.check", "Check --config.file (or the single-tenant flags and token) and every flag, print the problems on stdout, and exit: 0 when there is none, else 2.").BoolVar(&cfg.configCheck)
 	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages.").Default("logfmt").EnumVar(&cfg.logFormat, "logfmt", "json")
 	cfg.webFlags = kingpinflag.AddFlags(app, ":9878")
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
+	app.UsageWriter(os.Stdout) // -h | less, --version | head
+	app.ErrorWriter(os.Stderr)
 	if _, err := app.Parse(args); err != nil {
 		return nil, err
+	}
+	if cfg.demo && !slices.ContainsFunc(args, func(a string) bool {
+		return a == "--web.listen-address" || strings.HasPrefix(a, "--web.listen-address=")
+	}) {
+		*cfg.webFlags.WebListenAddresses = []string{"127.0.0.1:9878"} // the demo serves pprof too
 	}
 	cfg.tokenFromEnv, cfg.tokenFromEnvSet = lookupEnv(tokenEnv)
 	return cfg, cfg.validate()
@@ -209,6 +219,9 @@ func checkTokenFile(path string) error {
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.LookupEnv)
+	if cfg != nil && cfg.configCheck {
+		os.Exit(configCheck(os.Stdout, err))
+	}
 	if err != nil {
 		logLevel, logFormat := "info", "logfmt"
 		if cfg != nil { // the flags parsed; a setting is wrong
