@@ -55,7 +55,7 @@ func (t *logTap) Log(keyvals ...any) error {
 	}
 	if probe != "" || (tenant != "" && team != "") {
 		var b bytes.Buffer
-		log.NewLogfmtLogger(&b).Log(keyvals...)
+		tsFirst{log.NewLogfmtLogger(&b)}.Log(keyvals...) // as the log has it
 		line := strings.TrimRight(b.String(), "\n")
 		t.mu.Lock()
 		t.seq++
