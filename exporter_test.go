@@ -73,7 +73,8 @@ func startExporter(t testing.TB, args []string) *testExporter {
 		t.Fatalf("flags %q: %v", args, err)
 	}
 	logs := &syncBuffer{}
-	logger, webLogger := newLogger(cfg.logLevel, cfg.logFormat, logs)
+	logger, webLogger, tap := newTappedLogger(cfg.logLevel, cfg.logFormat, logs)
+	cfg.logTap = tap
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &testExporter{logs: logs, cancel: cancel, done: make(chan struct{})}
 	go func() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -47,6 +48,46 @@ func TestLandingPageLinks(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", l, err)
 			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: HTTP %d", l, resp.StatusCode)
+		}
+	}
+}
+
+// TestLandingPageTargets: in multi-target mode the landing page lists every
+// target with its probe and debug links, and links /config; each link
+// answers 200.
+func TestLandingPageTargets(t *testing.T) {
+	f := startTwoTenants(t, 4, 4, 4)
+	base, _ := url.Parse(f.base + "/")
+	page := get(t, base.String())
+	var links []string
+	for _, m := range regexp.MustCompile(`(?i)href="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		ref, err := url.Parse(html.UnescapeString(m[1]))
+		if err != nil {
+			t.Fatalf("link %q: %v", m[1], err)
+		}
+		if u := base.ResolveReference(ref); u.Host == base.Host && !strings.Contains(u.Path, "pprof") {
+			links = append(links, u.String())
+		}
+	}
+	all := strings.Join(links, " ")
+	for _, want := range []string{"/config", "/metrics", "/-/ready",
+		"/probe?target=acme%2F4711", "/probe?target=acme%2F4712", "/probe?target=globex%2F1",
+		"/probe?target=acme%2F4711&debug=true", "/probe?target=globex%2F1&debug=true"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the landing page has no link to %s: %v", want, links)
+		}
+	}
+	if !strings.Contains(page, `action="/probe"`) || !strings.Contains(page, `name="target"`) {
+		t.Error("the landing page has no form to probe a target")
+	}
+	for _, l := range links {
+		resp, err := http.Get(l)
+		if err != nil {
+			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {

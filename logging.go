@@ -17,17 +17,44 @@ import (
 // an slog logger that writes through it: one format for every line, each
 // with ts= and level=.
 func newLogger(levelName, format string, w io.Writer) (log.Logger, *slog.Logger) {
+	logger, web, _ := newTappedLogger(levelName, format, w)
+	return logger, web
+}
+
+// newTappedLogger is newLogger, and the tap that keeps the teams' recent
+// lines, at every level, for /probe?debug=true.
+func newTappedLogger(levelName, format string, w io.Writer) (log.Logger, *slog.Logger, *logTap) {
 	var l log.Logger
 	if format == "json" {
 		l = log.NewJSONLogger(log.NewSyncWriter(w))
 	} else {
 		l = log.NewLogfmtLogger(log.NewSyncWriter(w))
 	}
+	l = tsFirst{l}
 	l = level.NewFilter(l, level.Allow(level.ParseDefault(levelName, level.InfoValue())))
-	l = log.With(l, "ts", log.DefaultTimestampUTC)
+	tap := newLogTap(l)
+	l = log.With(tap, "ts", log.DefaultTimestampUTC)
 	// slog-gokit adds the caller from the slog record itself.
 	web := slog.New(gokitTimeHandler{slgk.NewGoKitHandler(l, slogLevel(levelName))})
-	return log.With(l, "caller", log.DefaultCaller), web
+	return log.With(l, "caller", log.DefaultCaller), web, tap
+}
+
+// tsFirst puts the ts key first on every line, as exporter-toolkit's
+// lines have it (ts= level= caller= …): level.Info and the like prefix the
+// level before the logger's own ts.
+type tsFirst struct{ next log.Logger }
+
+func (t tsFirst) Log(keyvals ...any) error {
+	for i := 2; i+1 < len(keyvals); i += 2 {
+		if keyvals[i] == "ts" {
+			kv := make([]any, 0, len(keyvals))
+			kv = append(kv, keyvals[i], keyvals[i+1])
+			kv = append(kv, keyvals[:i]...)
+			kv = append(kv, keyvals[i+2:]...)
+			return t.next.Log(kv...)
+		}
+	}
+	return t.next.Log(keyvals...)
 }
 
 func slogLevel(name string) slog.Level {

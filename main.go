@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,14 +66,16 @@ type config struct {
 	telemetryPath          string
 	maxRequests            int
 	demo                   bool
+	configCheck            bool
 	logLevel, logFormat    string
 	webFlags               *web.FlagConfig
+	logTap                 *logTap // the logger's, for /probe?debug=true; nil: no log lines there
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, error) {
 	cfg := &config{}
 	app := kingpin.New(exporterName, "Prometheus exporter for imi.chat (Webex Engage) chat queues.")
-	app.Flag("config.file", "Multi-target mode: the YAML file of the tenants and teams served on /probe?tenant=NAME&team=ID (see README). Reloaded on SIGHUP and POST /-/reload.").
+	app.Flag("config.file", "Multi-target mode: the YAML file of the tenants and teams served on /probe?target=TENANT/TEAM (see README). Reloaded on SIGHUP and POST /-/reload.").
 		PlaceHolder("FILE").StringVar(&cfg.configFile)
 	app.Flag("config.shard", "With --config.file: run only the tenants of shard I of N (I/N), those whose Prometheus hashmod of the tenant name modulo N is I.").
 		PlaceHolder("I/N").StringVar(&cfg.shard)
@@ -96,14 +100,22 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
 	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
-	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials.").BoolVar(&cfg.demo)
+	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials. Listens on 127.0.0.1:9878 unless --web.listen-address is given.").BoolVar(&cfg.demo)
+	app.Flag("config.check", "Check --config.file (or the single-tenant flags and token) and every flag, print the problems on stdout, and exit: 0 when there is none, else 2.").BoolVar(&cfg.configCheck)
 	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
 	app.Flag("log.format", "Output format of log messages.").Default("logfmt").EnumVar(&cfg.logFormat, "logfmt", "json")
 	cfg.webFlags = kingpinflag.AddFlags(app, ":9878")
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
+	app.UsageWriter(os.Stdout) // -h | less, --version | head
+	app.ErrorWriter(os.Stderr)
 	if _, err := app.Parse(args); err != nil {
 		return nil, err
+	}
+	if cfg.demo && !slices.ContainsFunc(args, func(a string) bool {
+		return a == "--web.listen-address" || strings.HasPrefix(a, "--web.listen-address=")
+	}) {
+		*cfg.webFlags.WebListenAddresses = []string{"127.0.0.1:9878"} // the demo serves pprof too
 	}
 	cfg.tokenFromEnv, cfg.tokenFromEnvSet = lookupEnv(tokenEnv)
 	return cfg, cfg.validate()
@@ -207,6 +219,9 @@ func checkTokenFile(path string) error {
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.LookupEnv)
+	if cfg != nil && cfg.configCheck {
+		os.Exit(configCheck(os.Stdout, err))
+	}
 	if err != nil {
 		logLevel, logFormat := "info", "logfmt"
 		if cfg != nil { // the flags parsed; a setting is wrong
@@ -216,7 +231,8 @@ func main() {
 		logStartupError(logger, err)
 		os.Exit(2)
 	}
-	logger, webLogger := newLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
+	logger, webLogger, tap := newTappedLogger(cfg.logLevel, cfg.logFormat, os.Stderr)
+	cfg.logTap = tap
 	setDefaultLoggers(logger, webLogger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -267,9 +283,12 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	mux := http.NewServeMux()
+	var ready atomic.Bool
+	handleHealth(mux, &ready)
 	var err error
+	var set *tenants.Set // multi-target mode's, for the landing page
 	if cfg.configFile != "" {
-		err = serveTenants(ctx, cfg, registry, mux, logger)
+		set, err = serveTenants(ctx, cfg, registry, mux, logger)
 	} else {
 		var closeUpstream func()
 		closeUpstream, err = serveOneTeam(ctx, cfg, registry, mux, logger)
@@ -280,19 +299,10 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 	if err != nil {
 		return err
 	}
+	ready.Store(true)
 	handlePprof(mux, cfg.telemetryPath)
 	if cfg.telemetryPath != "/" {
-		links := []web.LandingLinks{{Address: cfg.telemetryPath, Text: "Metrics"}}
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "imi.chat Exporter",
-			Description: "Prometheus exporter for imi.chat chat queues",
-			Version:     version.Info(),
-			Links:       links,
-		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
+		mux.Handle("/", newLandingHandler(cfg.telemetryPath, set))
 	}
 
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -306,11 +316,14 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 	if err != nil {
 		return nil, err
 	}
+	mux.Handle("/config", newConfigHandler(func() any { return singleTenantConfig(cfg, up) }))
+	token := newHUPToken(cfg.tokenFile, up.token)
+	watchSIGHUPOneTeam(ctx, token, logger)
 	apiMetrics := collector.NewAPIMetrics()
 	client := &apiclient.Client{
 		BaseURL:  up.url,
 		TeamID:   up.teamID,
-		Token:    up.token,
+		Token:    token,
 		Observer: apiMetrics,
 		Logger:   logger,
 		HTTPClient: &http.Client{Transport: &http.Transport{
@@ -345,7 +358,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 // serveTenants wires multi-target mode: the tenants and teams of the
 // configuration file on /probe, the exporter's own metrics on the metrics
 // path, reloads on SIGHUP and POST /-/reload.
-func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) error {
+func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) (*tenants.Set, error) {
 	set := tenants.New(tenants.Defaults{
 		FirstPage:      cfg.firstPage,
 		Concurrency:    cfg.concurrency,
@@ -362,7 +375,7 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	})
 	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, logger, registry)
 	if err := reloads.apply(cfg.tenants); err != nil {
-		return err
+		return nil, err
 	}
 	go func() {
 		<-ctx.Done()
@@ -372,7 +385,8 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
 		promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: errorLogger{logger}, ErrorHandling: promhttp.ContinueOnError})))
 	mux.Handle("/probe", limitInFlight(cfg.maxRequests, answerWhenStopping(ctx,
-		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger))))
+		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger, cfg.logTap))))
 	mux.Handle("/-/reload", reloads)
-	return nil
+	mux.Handle("/config", newConfigHandler(func() any { return multiTargetConfig(cfg, reloads, set) }))
+	return set, nil
 }

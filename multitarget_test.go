@@ -225,9 +225,13 @@ func TestProbeRefusesWhatTheConfigDoesNotName(t *testing.T) {
 		{"unknown tenant", "tenant=initech&team=1", `unknown tenant "initech"`},
 		{"unknown team", "tenant=acme&team=9999", `unknown team "9999" of tenant "acme"`},
 		{"team of another tenant", "tenant=globex&team=4711", `unknown team "4711" of tenant "globex"`},
-		{"several teams, none named", "tenant=acme", `missing parameter team: tenant "acme" has 2 teams (4711, 4712)`},
 		{"an address as the tenant", "tenant=" + url.QueryEscape(acme.url), "unknown tenant"},
-		{"a target parameter", "target=" + url.QueryEscape(acme.url), "missing parameter tenant"},
+		{"an address as the target", "target=" + url.QueryEscape(acme.url), "unknown tenant"},
+		{"an empty team in the target", "target=acme/", `target "acme/" is not TENANT/TEAM or TENANT`},
+		{"no tenant in the target", "target=/4711", `target "/4711" is not TENANT/TEAM or TENANT`},
+		{"unknown team in the target", "target=acme/9999", `unknown team "9999" of tenant "acme"`},
+		{"a team below a team", "target=acme/4711/1", `unknown team "4711/1" of tenant "acme"`},
+		{"target and tenant", "target=acme/4711&tenant=acme", "not both"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

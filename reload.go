@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/go-kit/log"
@@ -27,7 +28,8 @@ type reloader struct {
 	set    *tenants.Set
 	logger log.Logger
 
-	mu          sync.Mutex // one reload at a time
+	loaded      atomic.Pointer[tenantconfig.Config] // the file as last applied, every shard's tenants: /config
+	mu          sync.Mutex                          // one reload at a time
 	successful  prometheus.Gauge
 	successTime prometheus.Gauge
 }
@@ -50,10 +52,12 @@ func newReloader(path string, opts tenantconfig.Options, shard tenantconfig.Shar
 // apply puts a loaded configuration in place (at start-up, and from
 // reload, which holds mu).
 func (r *reloader) apply(cfg *tenantconfig.Config) error {
+	all := cfg
 	cfg = cfg.Only(r.shard)
 	if err := r.set.Apply(cfg); err != nil {
 		return err
 	}
+	r.loaded.Store(all)
 	r.successful.Set(1)
 	r.successTime.SetToCurrentTime()
 	level.Info(r.logger).Log("msg", "configuration loaded", "file", r.path, "tenants", len(cfg.Tenants), "teams", len(r.set.Targets()))

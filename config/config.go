@@ -117,7 +117,7 @@ func Parse(raw []byte, dir string, opts Options) (*Config, error) {
 		}
 		t := &Tenant{}
 		if err := v.decode(t); err != nil {
-			errs = append(errs, fmt.Errorf("tenant %q: %w", name, err))
+			errs = append(errs, ofTenant(name, err)...)
 			continue
 		}
 		cfg.Tenants[name] = t
@@ -126,13 +126,36 @@ func Parse(raw []byte, dir string, opts Options) (*Config, error) {
 		}
 		t.HTTPClient.SetDirectory(dir)
 		if err := t.check(name, opts); err != nil {
-			errs = append(errs, fmt.Errorf("tenant %q: %w", name, err))
+			errs = append(errs, ofTenant(name, err)...)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// ofTenant names the tenant on every line of err: on each of a joined
+// error's errors, and on each line of a multi-line one (YAML's list of
+// unmarshal errors).
+func ofTenant(name string, err error) []error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []error
+	for _, e := range errs {
+		if !strings.Contains(e.Error(), "\n") {
+			out = append(out, fmt.Errorf("tenant %q: %w", name, e))
+			continue
+		}
+		for _, line := range strings.Split(e.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				out = append(out, fmt.Errorf("tenant %q: %s", name, line))
+			}
+		}
+	}
+	return out
 }
 
 // tenantValue keeps a tenant's YAML until Parse knows the tenant's name, so

@@ -728,3 +728,40 @@ func TestNamesSorted(t *testing.T) {
 		t.Errorf("Names() of an empty config = %q", got)
 	}
 }
+
+// TestEveryErrorLineNamesItsTenant: a tenant with several problems, and
+// one with several unmarshal errors: every line of the error names the
+// tenant it is about.
+func TestEveryErrorLineNamesItsTenant(t *testing.T) {
+	dir := t.TempDir()
+	raw := `tenants:
+  acme:
+    url: ftp://acme.example
+    access_token_file: missing.token
+    teams: []
+    quota_share: 3
+    concurrency: -1
+  globex:
+    url: https://globex.imi.chat
+    access_token_file: g.token
+    teams: ["1"]
+    quota_share: lots
+    concurrency: many
+`
+	_, err := config.Parse([]byte(raw), dir, config.Options{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) < 5 {
+		t.Errorf("%d lines, want one per problem:\n%s", len(lines), err)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, `tenant "acme": `) && !strings.HasPrefix(l, `tenant "globex": `) {
+			t.Errorf("a line that names no tenant: %q", l)
+		}
+	}
+	if !strings.Contains(err.Error(), `tenant "acme": quota_share must be in (0, 1]`) {
+		t.Errorf("quota_share's line does not name acme:\n%s", err)
+	}
+}

@@ -139,7 +139,6 @@ func (q queueCurve) stillQueued(from, to float64) float64 {
 	return math.Exp(-q.pace * (q.h.cumulative(to) - q.h.cumulative(from)))
 }
 
-
 // enteredStatus is when a chat entered its current status: its updated_at
 // when that is plausible (not before its creation), else its creation. A
 // queued chat's updated_at is its creation (every chat starts queued), or

@@ -163,6 +163,10 @@ func (s *Set) Apply(cfg *config.Config) error {
 			}
 			t.teams[string(id)] = s.newTeam(t, string(id), want)
 		}
+		if old != nil && old.defaultTeam() != t.defaultTeam() {
+			level.Warn(s.defaults.Logger).Log("msg", "the tenant's default team, the first it lists, changed: its target without a team reads another team now",
+				"tenant", name, "was", old.defaultTeam(), "now", t.defaultTeam())
+		}
 		if old != nil {
 			for id, team := range old.teams {
 				if t.teams[id] != team {
@@ -273,8 +277,10 @@ func echo(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// Lookup returns the running team of a probe, or a *LookupError. teamID
-// may be empty when the tenant has one team.
+// Lookup returns the running team of a probe, or a *LookupError. An
+// empty teamID is the tenant's default team, the first the file lists:
+// what a probe without a team reads does not depend on how many teams the
+// tenant has, so that adding another team never breaks such a target.
 func (s *Set) Lookup(tenantName, teamID string) (*Team, error) {
 	if tenantName == "" {
 		return nil, &LookupError{"missing parameter tenant"}
@@ -286,19 +292,28 @@ func (s *Set) Lookup(tenantName, teamID string) (*Team, error) {
 		return nil, &LookupError{"unknown tenant " + echo(tenantName)}
 	}
 	if teamID == "" {
-		if len(t.teams) != 1 {
-			return nil, &LookupError{fmt.Sprintf("missing parameter team: tenant %s has %d teams (%s)",
-				echo(tenantName), len(t.teams), strings.Join(t.teamIDs(), ", "))}
-		}
-		for _, team := range t.teams {
-			return team, nil
-		}
+		teamID = t.defaultTeam()
 	}
 	team := t.teams[teamID]
 	if team == nil {
 		return nil, &LookupError{fmt.Sprintf("unknown team %s of tenant %s", echo(teamID), echo(tenantName))}
 	}
 	return team, nil
+}
+
+// defaultTeam is the team a probe that names none reads: the first the
+// configuration lists.
+func (t *tenant) defaultTeam() string { return string(t.cfg.Teams[0]) }
+
+// DefaultTeam is the team a probe of tenantName without a team reads, ""
+// when the tenant does not run.
+func (s *Set) DefaultTeam(tenantName string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t := s.tenants[tenantName]; t != nil {
+		return t.defaultTeam()
+	}
+	return ""
 }
 
 func (t *tenant) teamIDs() []string {

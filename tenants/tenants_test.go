@@ -150,7 +150,7 @@ func TestLookup(t *testing.T) {
 		{"b", "", "9"},
 		{"b", "9", "9"},
 		{"", "1", "missing parameter tenant"},
-		{"a", "", `missing parameter team: tenant "a" has 2 teams (1, 2)`},
+		{"a", "", "1"}, // the default team: the first listed
 		{"x", "1", `unknown tenant "x"`},
 		{"a", "9", `unknown team "9" of tenant "a"`},
 		{strings.Repeat("z", 500), "", `unknown tenant "` + strings.Repeat("z", maxEcho)},
@@ -176,5 +176,30 @@ func TestLookup(t *testing.T) {
 	}
 	if got := s.Targets(); len(got) != 3 || got[0] != [2]string{"a", "1"} || got[2] != [2]string{"b", "9"} {
 		t.Errorf("Targets() = %v", got)
+	}
+}
+
+// TestDefaultTeamStaysWhenTeamsAreAdded: a probe without a team reads the
+// tenant's first listed team, before and after a reload that adds another
+// team: the same running team, state and all.
+func TestDefaultTeamStaysWhenTeamsAreAdded(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSet(nil)
+	defer s.Close()
+	if err := s.Apply(testConfig(t, dir, baseConfig)); err != nil {
+		t.Fatal(err)
+	}
+	before := mustLookup(t, s, "b", "")
+	if err := s.Apply(testConfig(t, dir, strings.Replace(baseConfig, `teams: ["9"]`, `teams: ["9", "10"]`, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if after := mustLookup(t, s, "b", ""); after != before || after.ID != "9" {
+		t.Errorf("after team 10 was added, a probe of b without a team reads team %s (same running team: %v), want 9 kept", after.ID, after == before)
+	}
+	if got := s.DefaultTeam("b"); got != "9" {
+		t.Errorf("DefaultTeam(b) = %q, want 9", got)
+	}
+	if got := mustLookup(t, s, "b", "10"); got.ID != "10" {
+		t.Errorf("team 10: %s", got.ID)
 	}
 }

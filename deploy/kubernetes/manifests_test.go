@@ -505,8 +505,8 @@ func TestStatefulSet(t *testing.T) {
 			t.Errorf("exporter: no HTTP %s probe", name)
 			continue
 		}
-		if p.HTTPGet.Path != "/" && p.HTTPGet.Path != "/metrics" {
-			t.Errorf("exporter: %s probe on %q, want / or /metrics", name, p.HTTPGet.Path)
+		if want := map[string]string{"liveness": "/-/healthy", "readiness": "/-/ready"}[name]; p.HTTPGet.Path != want {
+			t.Errorf("exporter: %s probe on %q, want %s", name, p.HTTPGet.Path, want)
 		}
 		if p.HTTPGet.Port.String() != "http" && p.HTTPGet.Port.IntValue() != int(port) {
 			t.Errorf("exporter: %s probe on port %s, not the exporter's", name, p.HTTPGet.Port.String())
@@ -903,7 +903,7 @@ func TestScrapeConfig(t *testing.T) {
 		t.Error("ScrapeConfig: metricsPath must be /probe")
 	}
 	if len(spec.Params) > 0 {
-		t.Error("ScrapeConfig: params: tenant and team come from each target's __param_* labels")
+		t.Error("ScrapeConfig: params: the target comes from each target's __param_target label")
 	}
 	if s := spec.Scheme; s != nil && !slices.Contains([]string{"http", "https", "HTTP", "HTTPS"}, string(*s)) {
 		t.Errorf("ScrapeConfig: scheme %q", *s)
@@ -934,8 +934,8 @@ func TestScrapeConfig(t *testing.T) {
 	if modulus != n {
 		t.Errorf("ScrapeConfig: hashmod modulus %d, but %d shards", modulus, n)
 	}
-	if !slices.Equal(source, []string{"__param_tenant"}) {
-		t.Errorf("ScrapeConfig: hashmod over %v, want [__param_tenant] alone (the exporter hashes the tenant name)", source)
+	if !slices.Equal(source, []string{"tenant"}) {
+		t.Errorf("ScrapeConfig: hashmod over %v, want [tenant] alone (the exporter hashes the tenant name)", source)
 	}
 
 	// The address of replica i: its pod's name under the headless
@@ -1061,8 +1061,8 @@ func TestScrapeConfig(t *testing.T) {
 			t.Errorf("target %q: %v", bad, err)
 			continue
 		}
-		if got := res.Labels.Get("__param_tenant"); got != "" {
-			t.Errorf("target %q: __param_tenant %q, want none", bad, got)
+		if got := res.Labels.Get("tenant"); got != "" {
+			t.Errorf("target %q: tenant %q, want none (the exporter answers 400)", bad, got)
 		}
 	}
 }

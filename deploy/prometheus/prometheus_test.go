@@ -145,7 +145,7 @@ func TestUnshardedJob(t *testing.T) {
 		t.Fatal("no job imichat")
 	}
 	if len(sc.Params) > 0 {
-		t.Error("job imichat: params: tenant and team come from each target's __param_* labels")
+		t.Error("job imichat: params: the target comes from each target's __param_target label")
 	}
 	if _, _, _, err := probecheck.HashmodModulus(sc.RelabelConfigs); err == nil {
 		t.Error("job imichat has a hashmod: it is the one without sharding")
@@ -176,8 +176,8 @@ func TestShardedJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("job %s: %v", sc.JobName, err)
 	}
-	if !slices.Equal(source, []string{"__param_tenant"}) {
-		t.Errorf("job %s: hashmod over %v, want [__param_tenant] alone (the exporter hashes the tenant name)", sc.JobName, source)
+	if !slices.Equal(source, []string{"tenant"}) {
+		t.Errorf("job %s: hashmod over %v, want [tenant] alone (the exporter hashes the tenant name)", sc.JobName, source)
 	}
 	if n != 3 {
 		t.Errorf("job %s: modulus %d; the example is for 3 replicas (deploy/kubernetes)", sc.JobName, n)
@@ -246,8 +246,8 @@ func TestMalformedTarget(t *testing.T) {
 				t.Errorf("job %s: %v", sc.JobName, err)
 				continue
 			}
-			if got := res.Labels.Get("__param_tenant"); got != "" {
-				t.Errorf("job %s, target %q: __param_tenant %q, want none", sc.JobName, bad, got)
+			if got := res.Labels.Get("tenant"); got != "" {
+				t.Errorf("job %s, target %q: tenant %q, want none (the exporter answers 400)", sc.JobName, bad, got)
 			}
 		}
 	}

@@ -32,7 +32,7 @@ import (
 // Shard is the replica that owns tenant among n, computed here without
 // Prometheus's code: the md5 of the tenant name, its last 8 bytes as a
 // big-endian unsigned integer, modulo n. It is what Prometheus's hashmod
-// gives for source_labels [__param_tenant] and what the exporter's
+// gives for source_labels [tenant] and what the exporter's
 // --config.shard must agree with.
 func Shard(tenant string, n uint64) uint64 {
 	sum := md5.Sum([]byte(tenant))
@@ -124,8 +124,8 @@ func Apply(job Job, addr string) (Result, error) {
 	}, nil
 }
 
-// Target is one multi-target target: a tenant and, unless the tenant has a
-// single team, a team.
+// Target is one multi-target target: a tenant and a team, or a tenant
+// alone for its default team.
 type Target struct {
 	Tenant, Team string
 }
@@ -156,7 +156,7 @@ func ParseTarget(s string) (Target, error) {
 }
 
 // Check applies job to target and asserts that Prometheus probes
-// wantAddress (host:port) at GET /probe?tenant=TENANT[&team=TEAM], with the
+// wantAddress (host:port) at GET /probe?target=TENANT[/TEAM], with the
 // labels job, instance (the target as written), tenant and team (none when
 // the target has no team), and no other.
 func Check(t testing.TB, job Job, target Target, wantAddress string) {
@@ -167,10 +167,7 @@ func Check(t testing.TB, job Job, target Target, wantAddress string) {
 		return
 	}
 	ls := res.Labels
-	wantQuery := url.Values{"tenant": {target.Tenant}}
-	if target.Team != "" {
-		wantQuery.Set("team", target.Team)
-	}
+	wantQuery := url.Values{"target": {target.String()}}
 	if got := res.URL.Host; got != wantAddress {
 		t.Errorf("job %s, target %s: __address__ = %q, want %q", job.Name, target, got, wantAddress)
 	}
@@ -183,11 +180,8 @@ func Check(t testing.TB, job Job, target Target, wantAddress string) {
 	if got := res.URL.Query(); got.Encode() != wantQuery.Encode() {
 		t.Errorf("job %s, target %s: query %q, want %q", job.Name, target, got.Encode(), wantQuery.Encode())
 	}
-	if got := ls.Get("__param_tenant"); got != target.Tenant {
-		t.Errorf("job %s, target %s: __param_tenant = %q, want %q", job.Name, target, got, target.Tenant)
-	}
-	if got := ls.Get("__param_team"); got != target.Team {
-		t.Errorf("job %s, target %s: __param_team = %q, want %q", job.Name, target, got, target.Team)
+	if got := ls.Get("__param_target"); got != target.String() {
+		t.Errorf("job %s, target %s: __param_target = %q, want %q", job.Name, target, got, target.String())
 	}
 	want := map[string]string{
 		model.InstanceLabel: target.String(),
