@@ -78,6 +78,7 @@ import (
 var (
 	scenarioSeeds = flag.Int("scenario.seeds", 5, "BenchmarkScenarios: seeds per scenario")
 	scenarioOnly  = flag.String("scenario.only", "", "BenchmarkScenarios: the scenarios to run, comma-separated (default all)")
+	scenarioEach  = flag.Bool("scenario.each", false, "BenchmarkScenarios: also a line per seed (scenario-seed <name> seed=<n> ...)")
 )
 
 const (
@@ -104,7 +105,7 @@ var scenarioCases = func() []scenarioCase {
 		"channel_mix": {queuedThreshold: 200, oldestThreshold: 3 * time.Hour, horizon: 24 * time.Hour},
 		"night":       {queuedThreshold: 100, oldestThreshold: 10 * time.Minute, horizon: 24 * time.Hour},
 		"reopen":      {queuedThreshold: 15, oldestThreshold: 10 * time.Minute, horizon: 24 * time.Hour},
-		"busy":        {queuedThreshold: 60, oldestThreshold: 4 * time.Minute},
+		"busy":        {queuedThreshold: 60, oldestThreshold: 2 * time.Minute},
 	}
 	var out []scenarioCase
 	for _, s := range centre.Scenarios {
@@ -447,16 +448,35 @@ func (env *scenarioEnv) oracle(budget int64) scenarioOutcome {
 // scenarioStrategies are the strategies in the order of the lines.
 var scenarioStrategies = []string{"exporter", "raw", "constant", "oracle", "reference"}
 
-// runScenarioSeed runs every strategy on one scenario and seed.
-func runScenarioSeed(sc scenarioCase, seed int64) (map[string]scenarioOutcome, *scenarioEnv) {
-	env := newScenarioEnv(sc, seed)
-	out := map[string]scenarioOutcome{}
-	out["exporter"] = env.exporter(false)
-	out["raw"] = env.exporter(true)
-	out["constant"] = env.constant()
-	out["oracle"] = env.oracle(out["exporter"].requests)
-	out["reference"] = env.reference()
-	return out, env
+// runScenarioSeed runs every strategy on one scenario and seed. took is
+// the wall time of each, and of building the centre and its truth
+// ("centre"): printed, never asserted.
+func runScenarioSeed(sc scenarioCase, seed int64) (out map[string]scenarioOutcome, env *scenarioEnv, took map[string]time.Duration) {
+	took = map[string]time.Duration{}
+	timed := func(name string, f func()) {
+		start := time.Now()
+		f()
+		took[name] = time.Since(start)
+	}
+	timed("centre", func() { env = newScenarioEnv(sc, seed) })
+	out = map[string]scenarioOutcome{}
+	for _, s := range scenarioStrategies {
+		timed(s, func() {
+			switch s {
+			case "exporter":
+				out[s] = env.exporter(false)
+			case "raw":
+				out[s] = env.exporter(true)
+			case "constant":
+				out[s] = env.constant()
+			case "oracle":
+				out[s] = env.oracle(out["exporter"].requests)
+			case "reference":
+				out[s] = env.reference()
+			}
+		})
+	}
+	return out, env, took
 }
 
 // line is the pinned line of a scenario and strategy (README, "The quota
@@ -506,6 +526,7 @@ func BenchmarkScenarios(b *testing.B) {
 			sem       = make(chan struct{}, 2)
 			done      = map[string][]map[string]scenarioOutcome{}
 			trueMeans = map[string]float64{}
+			took      = map[string]map[string]time.Duration{}
 		)
 		start := time.Now()
 		for _, sc := range scenarioCases {
@@ -518,7 +539,7 @@ func BenchmarkScenarios(b *testing.B) {
 					defer wg.Done()
 					sem <- struct{}{}
 					defer func() { <-sem }()
-					out, env := runScenarioSeed(sc, seed)
+					out, env, t := runScenarioSeed(sc, seed)
 					trueMean := 0.0
 					n := 0
 					for i, p := range env.pulls {
@@ -529,14 +550,30 @@ func BenchmarkScenarios(b *testing.B) {
 					}
 					mu.Lock()
 					defer mu.Unlock()
+					if *scenarioEach {
+						for _, s := range scenarioStrategies {
+							fmt.Println(strings.Replace(out[s].line(sc, s), "scenario "+sc.Name,
+								fmt.Sprintf("scenario-seed %s seed=%d", sc.Name, seed), 1))
+						}
+					}
 					done[sc.Name] = append(done[sc.Name], out)
 					trueMeans[sc.Name] += trueMean / float64(n) / float64(*scenarioSeeds)
+					if took[sc.Name] == nil {
+						took[sc.Name] = map[string]time.Duration{}
+					}
+					for k, d := range t {
+						took[sc.Name][k] += d
+					}
 					if len(done[sc.Name]) < *scenarioSeeds {
 						return
 					}
-					lines := []string{fmt.Sprintf("# scenario %s: queued > %s for %v; oldest queued wait > %v for %v; true mean queued %s; %d seeds in %v",
+					var perSeed []string
+					for _, k := range append([]string{"centre"}, scenarioStrategies...) {
+						perSeed = append(perSeed, fmt.Sprintf("%s %.1fs", k, (took[sc.Name][k]/time.Duration(*scenarioSeeds)).Seconds()))
+					}
+					lines := []string{fmt.Sprintf("# scenario %s: queued > %s for %v; oldest queued wait > %v for %v; true mean queued %s; %d seeds, done %v after the start; wall time a seed: %s",
 						sc.Name, num(sc.queuedThreshold), queuedFor, sc.oldestThreshold, oldestFor, num(trueMeans[sc.Name]),
-						*scenarioSeeds, time.Since(start).Round(time.Second))}
+						*scenarioSeeds, time.Since(start).Round(time.Second), strings.Join(perSeed, ", "))}
 					for _, s := range scenarioStrategies {
 						var total scenarioOutcome
 						for _, o := range done[sc.Name] {
