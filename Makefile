@@ -157,9 +157,12 @@ release-test:
 	MAKE="$(MAKE)" bash scripts/release_test.sh
 
 ## replay: the quota replay's matrix (README, "The quota replay"): one line
-## per workload and strategy. A benchmark of a few minutes, not a test.
+## per workload and strategy; then its scenarios (README, "Scenarios: the
+## day something goes wrong"): a comment line with each scenario's
+## thresholds, then one line per scenario and strategy. Benchmarks of a few
+## minutes each, not tests.
 replay:
-	@$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -timeout 60m ./refresh/ | grep '^replay '
+	@$(GO) test -run '^$$' -bench '^Benchmark(Replay|Scenarios)$$' -benchtime 1x -timeout 60m ./refresh/ | grep -E '^(replay|scenario|# scenario) '
 
 ## bench: the benchmarks quoted in the README.
 bench:
