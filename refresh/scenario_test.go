@@ -149,6 +149,9 @@ type scenarioEnv struct {
 	truth                             []scenarioView
 	truthQueued                       []span   // the truth's alerts
 	truthOldest                       [][]span // by channel
+	// trace, when set, sees every pull of a run: what was served, and the
+	// truth (for a look at a scenario's worst minutes).
+	trace func(p scheduledPull, served, truth scenarioView)
 }
 
 func newScenarioEnv(sc scenarioCase, seed int64) *scenarioEnv {
@@ -255,6 +258,9 @@ func (env *scenarioEnv) run(v scenarioViewer, clock *virtualClock, requests func
 			if !p.at.Before(env.measureFrom) {
 				out.requests += made
 			}
+		}
+		if env.trace != nil {
+			env.trace(p, got, env.truth[i])
 		}
 		s := servers[p.server]
 		env.eval(s.queued, s.oldest, p.at, got)
@@ -502,7 +508,11 @@ func (o scenarioOutcome) line(sc scenarioCase, strategy string) string {
 	f = append(f, alert("queued", o.queued)...)
 	f = append(f, "oldest_threshold_s="+num(sc.oldestThreshold.Seconds()))
 	f = append(f, alert("oldest", o.oldest)...)
-	f = append(f, "err_mean="+num(o.errSum/float64(o.pulls)), "bias="+num(o.bias/float64(o.pulls)),
+	bias := math.Round(o.bias/float64(o.pulls)*100) / 100
+	if bias == 0 {
+		bias = 0 // not "-0"
+	}
+	f = append(f, "err_mean="+num(o.errSum/float64(o.pulls)), "bias="+num(bias),
 		"max_day_requests="+requests)
 	return strings.Join(f, " ")
 }
