@@ -525,76 +525,112 @@ func maxOrNaN(v []float64) float64 {
 }
 
 // BenchmarkScenarios prints one line per scenario and strategy (make
-// replay), each scenario's as soon as all its seeds are measured, after a
-// comment line with its thresholds and truth. Seeds run two at a time:
-// each has its own centre and clocks.
+// replay), after a comment line with the scenario's thresholds and truth,
+// in the order of scenarioCases, each scenario's as soon as it and those
+// before it are measured. Two workers run the seeds (each has its own
+// centre and clocks), the busy tenant's first: the longest last would
+// leave one core idle.
 func BenchmarkScenarios(b *testing.B) {
 	for b.Loop() {
+		type job struct {
+			sc   scenarioCase
+			idx  int
+			seed int64
+		}
+		var cases []scenarioCase
+		for _, sc := range scenarioCases {
+			if *scenarioOnly == "" || slices.Contains(strings.Split(*scenarioOnly, ","), sc.Name) {
+				cases = append(cases, sc)
+			}
+		}
+		var jobs []job
+		for i, sc := range cases {
+			for seed := int64(1); seed <= int64(*scenarioSeeds); seed++ {
+				jobs = append(jobs, job{sc, i, seed})
+			}
+		}
+		slices.SortStableFunc(jobs, func(a, b job) int {
+			first := func(j job) int {
+				if j.sc.Name == "busy" {
+					return 0
+				}
+				return 1
+			}
+			return first(a) - first(b)
+		})
 		var (
 			wg        sync.WaitGroup
 			mu        sync.Mutex
-			sem       = make(chan struct{}, 2)
-			done      = map[string][]map[string]scenarioOutcome{}
-			trueMeans = map[string]float64{}
-			took      = map[string]map[string]time.Duration{}
+			queue     = make(chan job)
+			done      = make([][]map[string]scenarioOutcome, len(cases))
+			trueMeans = make([]float64, len(cases))
+			took      = make([]map[string]time.Duration, len(cases))
+			ready     = make([]string, len(cases))
+			next      = 0
+			start     = time.Now()
 		)
-		start := time.Now()
-		for _, sc := range scenarioCases {
-			if *scenarioOnly != "" && !slices.Contains(strings.Split(*scenarioOnly, ","), sc.Name) {
-				continue
+		finish := func(j job, out map[string]scenarioOutcome, env *scenarioEnv, t map[string]time.Duration) {
+			sc := j.sc
+			trueMean, n := 0.0, 0
+			for i, p := range env.pulls {
+				if !p.at.Before(env.measureFrom) {
+					trueMean += env.truth[i].queued
+					n++
+				}
 			}
-			for seed := int64(1); seed <= int64(*scenarioSeeds); seed++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					out, env, t := runScenarioSeed(sc, seed)
-					trueMean := 0.0
-					n := 0
-					for i, p := range env.pulls {
-						if !p.at.Before(env.measureFrom) {
-							trueMean += env.truth[i].queued
-							n++
-						}
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					if *scenarioEach {
-						for _, s := range scenarioStrategies {
-							fmt.Println(strings.Replace(out[s].line(sc, s), "scenario "+sc.Name,
-								fmt.Sprintf("scenario-seed %s seed=%d", sc.Name, seed), 1))
-						}
-					}
-					done[sc.Name] = append(done[sc.Name], out)
-					trueMeans[sc.Name] += trueMean / float64(n) / float64(*scenarioSeeds)
-					if took[sc.Name] == nil {
-						took[sc.Name] = map[string]time.Duration{}
-					}
-					for k, d := range t {
-						took[sc.Name][k] += d
-					}
-					if len(done[sc.Name]) < *scenarioSeeds {
-						return
-					}
-					var perSeed []string
-					for _, k := range append([]string{"centre"}, scenarioStrategies...) {
-						perSeed = append(perSeed, fmt.Sprintf("%s %.1fs", k, (took[sc.Name][k]/time.Duration(*scenarioSeeds)).Seconds()))
-					}
-					lines := []string{fmt.Sprintf("# scenario %s: queued > %s for %v; oldest queued wait > %v for %v; true mean queued %s; %d seeds, done %v after the start; wall time a seed: %s",
-						sc.Name, num(sc.queuedThreshold), queuedFor, sc.oldestThreshold, oldestFor, num(trueMeans[sc.Name]),
-						*scenarioSeeds, time.Since(start).Round(time.Second), strings.Join(perSeed, ", "))}
-					for _, s := range scenarioStrategies {
-						var total scenarioOutcome
-						for _, o := range done[sc.Name] {
-							total.add(o[s])
-						}
-						lines = append(lines, total.line(sc, s))
-					}
-					fmt.Println(strings.Join(lines, "\n"))
-				}()
+			mu.Lock()
+			defer mu.Unlock()
+			if *scenarioEach {
+				for _, s := range scenarioStrategies {
+					fmt.Println(strings.Replace(out[s].line(sc, s), "scenario "+sc.Name,
+						fmt.Sprintf("scenario-seed %s seed=%d", sc.Name, j.seed), 1))
+				}
+			}
+			done[j.idx] = append(done[j.idx], out)
+			trueMeans[j.idx] += trueMean / float64(n) / float64(*scenarioSeeds)
+			if took[j.idx] == nil {
+				took[j.idx] = map[string]time.Duration{}
+			}
+			for k, d := range t {
+				took[j.idx][k] += d
+			}
+			if len(done[j.idx]) < *scenarioSeeds {
+				return
+			}
+			var perSeed []string
+			for _, k := range append([]string{"centre"}, scenarioStrategies...) {
+				perSeed = append(perSeed, fmt.Sprintf("%s %.1fs", k, (took[j.idx][k]/time.Duration(*scenarioSeeds)).Seconds()))
+			}
+			lines := []string{fmt.Sprintf("# scenario %s: queued > %s for %v; oldest queued wait > %v for %v; true mean queued %s; %d seeds, done %v after the start; wall time a seed: %s",
+				sc.Name, num(sc.queuedThreshold), queuedFor, sc.oldestThreshold, oldestFor, num(trueMeans[j.idx]),
+				*scenarioSeeds, time.Since(start).Round(time.Second), strings.Join(perSeed, ", "))}
+			for _, s := range scenarioStrategies {
+				var total scenarioOutcome
+				for _, o := range done[j.idx] {
+					total.add(o[s])
+				}
+				lines = append(lines, total.line(sc, s))
+			}
+			ready[j.idx] = strings.Join(lines, "\n")
+			for next < len(cases) && ready[next] != "" {
+				fmt.Println(ready[next])
+				next++
 			}
 		}
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range queue {
+					out, env, t := runScenarioSeed(j.sc, j.seed)
+					finish(j, out, env, t)
+				}
+			}()
+		}
+		for _, j := range jobs {
+			queue <- j
+		}
+		close(queue)
 		wg.Wait()
 	}
 }
