@@ -176,10 +176,13 @@ docker: crossbuild
 	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REV) \
 	  -t $(DOCKER_IMAGE):$(DOCKER_TAG) .
 
-## replay: the quota replay's matrix (docs/engine.md, "The quota replay"): one line
-## per workload and strategy. A benchmark of a few minutes, not a test.
+## replay: the quota replay's matrix (docs/engine.md, "The quota replay"): one
+## line per workload and strategy; then its scenarios (docs/engine.md,
+## "Scenarios: the day something goes wrong"): a comment line with each
+## scenario's thresholds, then one line per scenario and strategy.
+## Benchmarks of a few minutes each, not tests.
 replay:
-	@$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -timeout 60m ./refresh/ | grep '^replay '
+	@$(GO) test -run '^$$' -bench '^Benchmark(Replay|Scenarios)$$' -benchtime 1x -timeout 60m ./refresh/ | grep -E '^(replay|scenario|# scenario) '
 
 ## bench: the benchmarks quoted in CONTRIBUTING.md.
 bench:

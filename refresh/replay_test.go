@@ -330,12 +330,24 @@ func replayConstant(tb testing.TB, w workload) outcome {
 // oracle knows the truth, has the exporter's request budget, and reads a
 // page only when that lowers the error of its queued count now.
 type oracle struct {
-	env      *replayEnv
+	env         oracleWorld
+	measureFrom time.Time // the pages it reads from then on are counted
+	// horizon: it looks at the chats created this long ago or since, and
+	// at those it believes queued (default 7 h, longer than any queue wait
+	// of the simulator).
+	horizon  time.Duration
 	rate     float64 // pages per second
 	tokens   float64
 	last     time.Time
 	believed map[string]time.Time // chats it read as queued: their creation
 	pages    int64
+}
+
+// oracleWorld is the truth the oracle reads: the chats created since a
+// time, as they stand now, with their places in the list (a
+// *simulator.Tenant, or the scenarios' contact centre).
+type oracleWorld interface {
+	Listing(since time.Time) []simulator.Listed
 }
 
 // oracleHoard bounds the budget the oracle may save up.
@@ -346,7 +358,11 @@ func (o *oracle) pull(now time.Time) served {
 		o.tokens = min(o.tokens+o.rate*now.Sub(o.last).Seconds(), o.rate*oracleHoard.Seconds())
 	}
 	o.last = now
-	since := now.Add(-7 * time.Hour) // longer than any queue wait
+	horizon := o.horizon
+	if horizon <= 0 {
+		horizon = 7 * time.Hour
+	}
+	since := now.Add(-horizon)
 	for _, c := range o.believed {
 		if c.Before(since) {
 			since = c
@@ -398,7 +414,7 @@ func (o *oracle) pull(now time.Time) served {
 		errNow += len(pt.queued) - len(pt.believed)
 		pt.believed = pt.queued
 		o.tokens--
-		if !now.Before(o.env.measureFrom) {
+		if !now.Before(o.measureFrom) {
 			o.pages++
 		}
 	}
@@ -420,7 +436,7 @@ func abs(n int) int {
 
 func replayOracle(tb testing.TB, w workload, budget int64) outcome {
 	env := newReplayEnv(tb, w)
-	o := &oracle{env: env, rate: float64(budget) / secondsPerDay, believed: map[string]time.Time{}}
+	o := &oracle{env: env, measureFrom: env.measureFrom, rate: float64(budget) / secondsPerDay, believed: map[string]time.Time{}}
 	out := env.run(o)
 	out.requests = o.pages
 	out.busiestHour = math.NaN()
