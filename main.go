@@ -54,6 +54,7 @@ type config struct {
 	maxPages               int
 	maxLabelValues         int
 	timeout, timeoutOffset time.Duration
+	defaultScrapeTimeout   time.Duration
 	minRefreshInterval     time.Duration
 	lookback               time.Duration
 	sweepInterval          time.Duration
@@ -96,7 +97,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 		BoolVar(&cfg.rawCounts)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
-	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
+	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. With --config.file, probes too: each tenant may hold its share (this divided by the number of tenants, at least 1). 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
+	app.Flag("web.default-scrape-timeout", "How long a scrape or probe without X-Prometheus-Scrape-Timeout-Seconds (not Prometheus: curl, a script) waits for the chat list, at most --imichat.timeout; the refresh goes on in the background.").
+		Default("10s").DurationVar(&cfg.defaultScrapeTimeout)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
 	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials.").BoolVar(&cfg.demo)
 	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
@@ -131,6 +134,7 @@ func (c *config) validate() error {
 	check(c.quotaShare <= 0 || c.quotaShare > 1, "--imichat.quota-share must be in (0, 1]")
 	check(c.dailyBudget < 1, "--imichat.daily-budget must be at least 1")
 	check(c.timeoutOffset < 0, "--web.timeout-offset must not be negative")
+	check(c.defaultScrapeTimeout <= 0, "--web.default-scrape-timeout must be positive")
 	check(!strings.HasPrefix(c.telemetryPath, "/"), "--web.telemetry-path must start with /")
 	check(c.maxRequests < 0, "--web.max-requests must not be negative (0: no limit)")
 	if c.configFile != "" {
@@ -183,6 +187,11 @@ func (c *config) validateConfigFile() error {
 	}
 	c.tenants = cfg
 	return errors.Join(errs...)
+}
+
+// waits are how long scrapes and probes wait for the chat list.
+func (c *config) waits() scrapeWaits {
+	return scrapeWaits{Max: c.timeout, Default: c.defaultScrapeTimeout, Offset: c.timeoutOffset}
 }
 
 // checkURL rejects an upstream URL that is not http(s) with a host, and a
@@ -343,7 +352,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)
 	registry.MustRegister(apiMetrics, refresher, labelLimit)
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
-		newMetricsHandler(registry, refresher, cfg.timeout, cfg.timeoutOffset, logger, collector.WithLabelLimit(labelLimit))))
+		newMetricsHandler(registry, refresher, cfg.waits(), logger, collector.WithLabelLimit(labelLimit))))
 	return closeUpstream, nil
 }
 
@@ -376,8 +385,8 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	go reloads.watchSIGHUP(ctx)
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
 		promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: errorLogger{logger}, ErrorHandling: promhttp.ContinueOnError})))
-	mux.Handle("/probe", limitInFlight(cfg.maxRequests, answerWhenStopping(ctx,
-		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger))))
+	mux.Handle("/probe", answerWhenStopping(ctx,
+		newProbeHandler(set, newProbeSlots(cfg.maxRequests), cfg.waits(), logger)))
 	mux.Handle("/-/reload", reloads)
 	return nil
 }

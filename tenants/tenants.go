@@ -310,6 +310,13 @@ func (t *tenant) teamIDs() []string {
 	return ids
 }
 
+// Len is the number of running tenants.
+func (s *Set) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.tenants)
+}
+
 // Targets lists the running teams as tenant/team pairs, sorted.
 func (s *Set) Targets() [][2]string {
 	s.mu.RLock()
