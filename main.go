@@ -306,8 +306,7 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 		mux.Handle("/", landing)
 	}
 
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return serve(ctx, server, cfg.webFlags, logger, webLogger, shutdownGrace)
+	return serve(ctx, newServer(mux, idleTimeout), cfg.webFlags, logger, webLogger, shutdownGrace)
 }
 
 // serveOneTeam wires single-tenant mode: one team, its metrics on the
