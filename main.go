@@ -65,6 +65,7 @@ type config struct {
 	rawCounts              bool
 	telemetryPath          string
 	maxRequests            int
+	enableLifecycle        bool
 	demo                   bool
 	logLevel, logFormat    string
 	webFlags               *web.FlagConfig
@@ -100,6 +101,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. With --config.file, probes too: each tenant may hold its share (this divided by the number of tenants, at least 1). 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
 	app.Flag("web.default-scrape-timeout", "How long a scrape or probe without X-Prometheus-Scrape-Timeout-Seconds (not Prometheus: curl, a script) waits for the chat list, at most --imichat.timeout; the refresh goes on in the background.").
 		Default("10s").DurationVar(&cfg.defaultScrapeTimeout)
+	app.Flag("web.enable-lifecycle", "With --config.file: serve POST /-/reload (SIGHUP reloads in any case). Off by default: anyone who can reach the port could make the exporter re-read its files.").
+		BoolVar(&cfg.enableLifecycle)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
 	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials.").BoolVar(&cfg.demo)
 	app.Flag("log.level", "Only log messages with the given severity or above.").Default("info").EnumVar(&cfg.logLevel, "debug", "info", "warn", "error")
@@ -141,6 +144,7 @@ func (c *config) validate() error {
 		return errors.Join(append(errs, c.validateConfigFile())...)
 	}
 	check(c.shard != "", "--config.shard needs --config.file")
+	check(c.enableLifecycle, "--web.enable-lifecycle needs --config.file: single-tenant mode has nothing to reload")
 	if c.demo {
 		check(c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet,
 			"--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv)
@@ -357,7 +361,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 
 // serveTenants wires multi-target mode: the tenants and teams of the
 // configuration file on /probe, the exporter's own metrics on the metrics
-// path, reloads on SIGHUP and POST /-/reload.
+// path, reloads on SIGHUP and (--web.enable-lifecycle) POST /-/reload.
 func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) error {
 	set := tenants.New(tenants.Defaults{
 		FirstPage:      cfg.firstPage,
@@ -373,7 +377,7 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 		RawCounts:      cfg.rawCounts,
 		Logger:         logger,
 	})
-	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, logger, registry)
+	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, cfg.enableLifecycle, logger, registry)
 	if err := reloads.apply(cfg.tenants); err != nil {
 		return err
 	}
