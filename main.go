@@ -32,6 +32,7 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 	"github.com/imichat-exporter/imichat_exporter/refresh"
 	"github.com/imichat-exporter/imichat_exporter/simulator"
 	"github.com/imichat-exporter/imichat_exporter/tenants"
@@ -261,7 +262,7 @@ func openUpstream(ctx context.Context, cfg *config, logger log.Logger) (upstream
 	u, _ := url.Parse(cfg.url) // validated
 	var token apiclient.TokenSource = apiclient.StaticToken(strings.TrimSpace(cfg.tokenFromEnv))
 	if cfg.tokenFile != "" {
-		if fi, err := os.Stat(cfg.tokenFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		if boundedfile.WorldReadable(cfg.tokenFile) {
 			level.Warn(logger).Log("msg", "the access token file is readable by every user of this machine; chmod 600 it", "file", cfg.tokenFile)
 		}
 		ft := &apiclient.FileToken{Path: cfg.tokenFile}

@@ -14,7 +14,6 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -28,6 +27,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 )
 
 // Config is the whole file.
@@ -81,10 +81,15 @@ var (
 	teamIDSyntax = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
 
-// Load reads and checks the file at path. Relative file names in it (the
-// token files, TLS files) are relative to the file's directory.
+// MaxFileBytes bounds the configuration file: a thousand tenants take a
+// few hundred KiB.
+const MaxFileBytes = 4 << 20
+
+// Load reads and checks the file at path, a regular file of at most
+// MaxFileBytes. Relative file names in it (the token files, TLS files) are
+// relative to the file's directory.
 func Load(path string, opts Options) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := boundedfile.Read(path, MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +201,19 @@ func (t *Tenant) check(name string, opts Options) error {
 	check(h.HTTPHeaders != nil, "http_client.http_headers is not supported: the exporter sets the API's headers itself")
 	if err := h.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("http_client: %w", err))
+	}
+	// The TLS files are read by the HTTP client: a named pipe or a device
+	// there would hang or flood it. (A missing one is the client's to
+	// report, as before.)
+	for _, f := range []struct{ key, path string }{
+		{"ca_file", h.TLSConfig.CAFile}, {"cert_file", h.TLSConfig.CertFile}, {"key_file", h.TLSConfig.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if err := boundedfile.CheckRegular(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("http_client.tls_config.%s: %w", f.key, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	"github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 	"github.com/imichat-exporter/imichat_exporter/refresh"
 )
 
@@ -93,9 +94,18 @@ type tenant struct {
 type Set struct {
 	defaults Defaults
 
+	applying sync.Mutex // one Apply at a time; held while files are read
+
+	// mu guards tenants and closed. It is never held during file or
+	// network I/O (building an HTTP client reads its TLS files): a reload
+	// whose file hangs must not hold up the probes.
 	mu      sync.RWMutex
 	tenants map[string]*tenant
+	closed  bool
 }
+
+// ErrClosed is Apply's error after Close.
+var ErrClosed = errors.New("the tenants are stopped")
 
 // New returns an empty set: Apply gives it its tenants.
 func New(d Defaults) *Set {
@@ -111,17 +121,23 @@ func New(d Defaults) *Set {
 }
 
 // Apply makes cfg the running configuration. It builds what is new before
-// it changes anything, so that an error leaves the running set as it was.
+// it changes anything, so that an error leaves the running set as it was,
+// and without holding the lock that probes take: only the commit, which
+// does no I/O, holds it.
 func (s *Set) Apply(cfg *config.Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.applying.Lock()
+	defer s.applying.Unlock()
+	s.mu.RLock()
+	current := s.tenants // replaced, never changed in place, and only by Apply (under applying) and Close
+	s.mu.RUnlock()
 
 	// Plan: every new connection is built here, where it may fail.
 	next := make(map[string]*tenant, len(cfg.Tenants))
+	var built []*http.Client
 	var errs []error
 	for _, name := range cfg.Names() {
 		tc := cfg.Tenants[name]
-		if old := s.tenants[name]; old != nil && old.cfg.SameConnection(tc) {
+		if old := current[name]; old != nil && old.cfg.SameConnection(tc) {
 			next[name] = &tenant{name: name, cfg: tc, client: old.client, token: old.token, limits: old.limits, quota: old.quota}
 			continue
 		}
@@ -130,20 +146,39 @@ func (s *Set) Apply(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("tenant %q: http_client: %w", name, err))
 			continue
 		}
+		built = append(built, client)
+		if old := current[name]; old == nil || old.cfg.AccessTokenFile != tc.AccessTokenFile {
+			if boundedfile.WorldReadable(tc.AccessTokenFile) {
+				level.Warn(s.defaults.Logger).Log("msg", "the access token file is readable by every user of this machine; chmod 600 it",
+					"tenant", name, "file", tc.AccessTokenFile)
+			}
+		}
 		t := &tenant{name: name, cfg: tc, client: client,
 			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, limits: &collector.RateLimits{}}
 		// The API counts a tenant's requests wherever they come from:
 		// what the old connection spent stays counted.
-		if old := s.tenants[name]; old != nil && old.cfg.URL == tc.URL {
+		if old := current[name]; old != nil && old.cfg.URL == tc.URL {
 			t.quota = old.quota
 		}
 		next[name] = t
 	}
+	closeBuilt := func() {
+		for _, c := range built {
+			c.CloseIdleConnections()
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
+		closeBuilt()
 		return err
 	}
 
-	// Commit: nothing below fails.
+	// Commit: nothing below fails, nor reads a file.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		closeBuilt()
+		return ErrClosed
+	}
 	for name, t := range next {
 		old := s.tenants[name]
 		if t.quota == nil {
@@ -183,7 +218,8 @@ func (s *Set) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// Close stops every team.
+// Close stops every team; Apply does nothing after it. It does not wait
+// for an Apply reading its files.
 func (s *Set) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -191,6 +227,7 @@ func (s *Set) Close() {
 		t.close()
 	}
 	s.tenants = map[string]*tenant{}
+	s.closed = true
 }
 
 func (t *tenant) close() {
