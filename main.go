@@ -260,6 +260,9 @@ func openUpstream(ctx context.Context, cfg *config, logger log.Logger) (upstream
 		return upstream{url: u, teamID: teamID, token: apiclient.StaticToken(token)}, stop, nil
 	}
 	u, _ := url.Parse(cfg.url) // validated
+	if u.Scheme == "http" && !tenantconfig.IsLoopback(u.Hostname()) {
+		level.Warn(logger).Log("msg", "--imichat.url is plain http: the access token crosses the network in clear (allowed by --imichat.insecure-http)")
+	}
 	var token apiclient.TokenSource = apiclient.StaticToken(strings.TrimSpace(cfg.tokenFromEnv))
 	if cfg.tokenFile != "" {
 		if boundedfile.WorldReadable(cfg.tokenFile) {

@@ -70,6 +70,11 @@ func (r *reloader) apply(cfg *tenantconfig.Config) error {
 		return nil
 	}
 	level.Info(r.logger).Log("msg", "configuration loaded", "file", r.path, "tenants", len(cfg.Tenants), "teams", len(r.set.Targets()))
+	for _, name := range cfg.Names() {
+		for _, why := range cfg.Tenants[name].Insecure() {
+			level.Warn(r.logger).Log("msg", why+" (allowed by --imichat.insecure-http)", "tenant", name)
+		}
+	}
 	return nil
 }
 

@@ -122,3 +122,24 @@ func TestReloadThatChangesNothingLogsAtDebug(t *testing.T) {
 		t.Errorf("%d info lines after a reload that added a tenant, want 2", n)
 	}
 }
+
+// TestInsecureTenantWarnedAtLoad: a tenant that --imichat.insecure-http lets
+// through a plain-http proxy is warned about at load, naming the tenant.
+func TestInsecureTenantWarnedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	acme := startOrg(t, dir, "acme", map[string]int{"4711": 3})
+	configFile := filepath.Join(dir, "config.yml")
+	writeConfig(t, configFile, tenantEntry("acme", acme, "    http_client:\n      proxy_url: http://127.0.0.1:1\n", "4711"))
+	if _, err := parseFlags([]string{"--config.file=" + configFile}, func(string) (string, bool) { return "", false }); err == nil ||
+		!strings.Contains(err.Error(), "proxy_url") {
+		t.Fatalf("a plain-http url through a proxy without --imichat.insecure-http: %v", err)
+	}
+	_, e := startMultiTarget(t, configFile, "--imichat.insecure-http")
+	var warned bool
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		warned = warned || strings.Contains(line, "level=warn") && strings.Contains(line, "proxy receives the access token in clear") && strings.Contains(line, "tenant=acme")
+	}
+	if !warned {
+		t.Errorf("no warning at load:\n%s", e.logs.String())
+	}
+}

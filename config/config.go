@@ -173,7 +173,13 @@ func (t *Tenant) check(name string, opts Options) error {
 	}
 	if err := CheckURL(t.URL, opts.InsecureHTTP); err != nil {
 		errs = append(errs, fmt.Errorf("url %w", err))
+	} else if !opts.InsecureHTTP && t.plainHTTPThroughProxy() {
+		// The loopback exception does not hold: the request goes to
+		// the proxy, in clear, token and all.
+		errs = append(errs, errors.New("url is plain http through http_client.proxy_url: the proxy would receive the access token in clear; use https or set --imichat.insecure-http"))
 	}
+	check(t.HTTPClient.TLSConfig.InsecureSkipVerify && !opts.InsecureHTTP,
+		"http_client.tls_config.insecure_skip_verify: the tenant's certificate would go unchecked, and whoever is on the way could read the access token; set --imichat.insecure-http to allow it")
 	if t.AccessTokenFile == "" {
 		errs = append(errs, errors.New("access_token_file is required: the token comes from a file, never from this one"))
 	} else if err := checkTokenFile(t.AccessTokenFile); err != nil {
@@ -216,6 +222,28 @@ func (t *Tenant) check(name string, opts Options) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (t *Tenant) plainHTTPThroughProxy() bool {
+	u, err := url.Parse(t.URL)
+	return err == nil && u.Scheme == "http" && t.HTTPClient.ProxyURL.URL != nil
+}
+
+// Insecure says how the tenant's access token is exposed on the way, as
+// --imichat.insecure-http allowed it: one reason a line, for a warning at
+// load; nil when it is not.
+func (t *Tenant) Insecure() []string {
+	var why []string
+	if u, err := url.Parse(t.URL); err == nil && u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		why = append(why, "url is plain http: the access token crosses the network in clear")
+	}
+	if t.plainHTTPThroughProxy() {
+		why = append(why, "url is plain http through http_client.proxy_url: the proxy receives the access token in clear")
+	}
+	if t.HTTPClient.TLSConfig.InsecureSkipVerify {
+		why = append(why, "http_client.tls_config.insecure_skip_verify: the tenant's certificate is not checked")
+	}
+	return why
 }
 
 // CheckURL rejects an upstream URL that is not http(s) with a host, one
