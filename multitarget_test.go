@@ -225,7 +225,7 @@ func TestProbeRefusesWhatTheConfigDoesNotName(t *testing.T) {
 		{"unknown tenant", "tenant=initech&team=1", `unknown tenant "initech"`},
 		{"unknown team", "tenant=acme&team=9999", `unknown team "9999" of tenant "acme"`},
 		{"team of another tenant", "tenant=globex&team=4711", `unknown team "4711" of tenant "globex"`},
-		{"several teams, none named", "tenant=acme", `missing parameter team: tenant "acme" has 2 teams (4711, 4712)`},
+		{"several teams, none named", "tenant=acme", `unknown team: missing parameter team, and tenant "acme" has more than one`},
 		{"an address as the tenant", "tenant=" + url.QueryEscape(acme.url), "unknown tenant"},
 		{"a target parameter", "target=" + url.QueryEscape(acme.url), "missing parameter tenant"},
 	}

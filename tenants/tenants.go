@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -303,9 +304,15 @@ func (e *LookupError) Error() string { return e.msg }
 // maxEcho bounds what a lookup error repeats of its caller's input.
 const maxEcho = 64
 
+// echo quotes what the caller sent, cut to maxEcho bytes on a character's
+// boundary.
 func echo(s string) string {
 	if len(s) > maxEcho {
-		s = s[:maxEcho] + "…"
+		n := maxEcho
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
 	}
 	return fmt.Sprintf("%q", s)
 }
@@ -324,8 +331,8 @@ func (s *Set) Lookup(tenantName, teamID string) (*Team, error) {
 	}
 	if teamID == "" {
 		if len(t.teams) != 1 {
-			return nil, &LookupError{fmt.Sprintf("missing parameter team: tenant %s has %d teams (%s)",
-				echo(tenantName), len(t.teams), strings.Join(t.teamIDs(), ", "))}
+			// The tenant's teams are not the caller's to list.
+			return nil, &LookupError{fmt.Sprintf("unknown team: missing parameter team, and tenant %s has more than one", echo(tenantName))}
 		}
 		for _, team := range t.teams {
 			return team, nil

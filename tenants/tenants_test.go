@@ -150,10 +150,13 @@ func TestLookup(t *testing.T) {
 		{"b", "", "9"},
 		{"b", "9", "9"},
 		{"", "1", "missing parameter tenant"},
-		{"a", "", `missing parameter team: tenant "a" has 2 teams (1, 2)`},
+		{"a", "", `unknown team: missing parameter team, and tenant "a" has more than one`},
 		{"x", "1", `unknown tenant "x"`},
 		{"a", "9", `unknown team "9" of tenant "a"`},
 		{strings.Repeat("z", 500), "", `unknown tenant "` + strings.Repeat("z", maxEcho)},
+		// Cut on a character's boundary: byte 64 is inside an é.
+		{"a" + strings.Repeat("é", 40), "", `unknown tenant "a` + strings.Repeat("é", 31) + `…"`},
+		{"a", "z" + strings.Repeat("€", 30), `unknown team "z` + strings.Repeat("€", 21) + `…" of tenant "a"`},
 	}
 	for _, c := range cases {
 		team, err := s.Lookup(c.tenant, c.team)
@@ -163,6 +166,9 @@ func TestLookup(t *testing.T) {
 			var le *LookupError
 			if !errors.As(err, &le) {
 				t.Errorf("Lookup(%q, %q): %T, want a *LookupError", c.tenant, c.team, err)
+			}
+			if strings.Contains(got, `\x`) || strings.Contains(got, "1, 2") {
+				t.Errorf("Lookup(%.20q, %q) = %q: a character cut in half, or the tenant's teams listed", c.tenant, c.team, got)
 			}
 			if len(got) > 200 {
 				t.Errorf("Lookup(%.20q…): error of %d bytes echoes its input", c.tenant, len(got))
