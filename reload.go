@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,6 +72,17 @@ func (r *reloader) apply(cfg *tenantconfig.Config) error {
 		return nil
 	}
 	level.Info(r.logger).Log("msg", "configuration loaded", "file", r.path, "tenants", len(cfg.Tenants), "teams", len(r.set.Targets()))
+	byOrigin := map[string][]string{}
+	for _, name := range cfg.Names() {
+		o := tenantconfig.Origin(cfg.Tenants[name].URL)
+		byOrigin[o] = append(byOrigin[o], name)
+	}
+	for _, o := range slices.Sorted(maps.Keys(byOrigin)) {
+		if names := byOrigin[o]; len(names) > 1 {
+			level.Info(r.logger).Log("msg", "tenants of one API tenant share its quota, at the smallest of their quota_share and daily_budget",
+				"origin", o, "tenants", strings.Join(names, ","))
+		}
+	}
 	for _, name := range cfg.Names() {
 		for _, why := range cfg.Tenants[name].Insecure() {
 			level.Warn(r.logger).Log("msg", why+" (allowed by --imichat.insecure-http)", "tenant", name)

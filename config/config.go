@@ -279,6 +279,30 @@ func quoteURL(raw string, u *url.URL) string {
 	return strconv.Quote(raw)
 }
 
+// Origin is the API tenant a URL reaches, for the quota it counts against:
+// its scheme, host and port, normalised (lower case, no trailing dot, the
+// scheme's default port explicit), so that spellings of one URL
+// (https://Acme.imi.chat, https://acme.imi.chat:443/) are one origin. The
+// path is not part of it: the API counts a tenant's requests by host.
+func Origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // IsLoopback tells whether host names this machine.
 func IsLoopback(host string) bool {
 	if host == "localhost" {

@@ -1,18 +1,22 @@
 // Package tenants runs the teams of the configuration file. Per tenant it
-// holds one HTTP client (its own connection pool), one token file and one
-// refresh.Quota that all the tenant's teams draw on; per team an API
-// client, the team's counters and a refresher with its merged state.
+// holds one HTTP client (its own connection pool) and one token file; per
+// API tenant (the origin of the tenants' URLs, see config.Origin) one
+// refresh.Quota that the teams of every tenant of that origin draw on; per
+// team an API client, the team's counters and a refresher with its merged
+// state.
 //
 // Apply takes a new configuration, as a reload does: a tenant whose
-// connection did not change keeps its client and quota, a team whose
-// settings did not change keeps its refresher and so its state, and what
-// was removed stops and is freed. Tenants share nothing: one's expired
-// token, slow API or long history does not touch another's probes.
+// connection did not change keeps its client, an origin still configured
+// keeps its quota (under whatever tenant name), a team whose settings did
+// not change keeps its refresher and so its state, and what was removed
+// stops and is freed. Tenants of different origins share nothing: one's
+// expired token, slow API or long history does not touch another's probes.
 package tenants
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -85,9 +89,20 @@ type tenant struct {
 	cfg    *config.Tenant
 	client *http.Client
 	token  *apiclient.FileToken
-	limits *collector.RateLimits
-	quota  *refresh.Quota
+	api    *apiTenant            // while Apply plans
+	limits *collector.RateLimits // its API tenant's
+	quota  *refresh.Quota        // its API tenant's
 	teams  map[string]*Team
+}
+
+// apiTenant is what the tenants of one origin share: the API's quota and
+// its rate-limit headers, and, while Apply plans, the strictest of their
+// quota settings.
+type apiTenant struct {
+	quota  *refresh.Quota
+	limits *collector.RateLimits
+	share  float64
+	budget int64
 }
 
 // Set is the running tenants and teams. Its methods are safe for
@@ -132,14 +147,43 @@ func (s *Set) Apply(cfg *config.Config) error {
 	current := s.tenants // replaced, never changed in place, and only by Apply (under applying) and Close
 	s.mu.RUnlock()
 
+	// One quota, and one record of the rate-limit headers, per API tenant
+	// (origin): the API counts its requests whichever name of the file
+	// they come from, so tenants of one origin share them, and a tenant
+	// renamed, or whose connection changed, keeps what was spent.
+	byOrigin := map[string]*apiTenant{}
+	for _, name := range slices.Sorted(maps.Keys(current)) {
+		t := current[name]
+		if o := config.Origin(t.cfg.URL); byOrigin[o] == nil {
+			byOrigin[o] = &apiTenant{quota: t.quota, limits: t.limits}
+		}
+	}
+	apiTenantOf := func(tc *config.Tenant) *apiTenant {
+		o := config.Origin(tc.URL)
+		a := byOrigin[o]
+		if a == nil {
+			a = &apiTenant{limits: &collector.RateLimits{}}
+			byOrigin[o] = a
+		}
+		// The strictest of the tenants' settings holds.
+		if share := s.quotaShare(tc); a.share == 0 || share < a.share {
+			a.share = share
+		}
+		if budget := s.dailyBudget(tc); a.budget == 0 || budget < a.budget {
+			a.budget = budget
+		}
+		return a
+	}
+
 	// Plan: every new connection is built here, where it may fail.
 	next := make(map[string]*tenant, len(cfg.Tenants))
 	var built []*http.Client
 	var errs []error
 	for _, name := range cfg.Names() {
 		tc := cfg.Tenants[name]
+		api := apiTenantOf(tc)
 		if old := current[name]; old != nil && old.cfg.SameConnection(tc) {
-			next[name] = &tenant{name: name, cfg: tc, client: old.client, token: old.token, limits: old.limits, quota: old.quota}
+			next[name] = &tenant{name: name, cfg: tc, client: old.client, token: old.token, api: api}
 			continue
 		}
 		client, err := s.defaults.NewHTTPClient(name, tc.HTTPClient)
@@ -154,14 +198,8 @@ func (s *Set) Apply(cfg *config.Config) error {
 					"tenant", name, "file", tc.AccessTokenFile)
 			}
 		}
-		t := &tenant{name: name, cfg: tc, client: client,
-			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, limits: &collector.RateLimits{}}
-		// The API counts a tenant's requests wherever they come from:
-		// what the old connection spent stays counted.
-		if old := current[name]; old != nil && old.cfg.URL == tc.URL {
-			t.quota = old.quota
-		}
-		next[name] = t
+		next[name] = &tenant{name: name, cfg: tc, client: client,
+			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, api: api}
 	}
 	closeBuilt := func() {
 		for _, c := range built {
@@ -180,15 +218,22 @@ func (s *Set) Apply(cfg *config.Config) error {
 		closeBuilt()
 		return ErrClosed
 	}
+	for _, a := range byOrigin {
+		switch {
+		case a.share == 0: // no tenant of the file reaches it any more
+		case a.quota == nil:
+			a.quota = refresh.NewQuota(a.share, a.budget)
+		default:
+			a.quota.SetLimits(a.share, a.budget)
+		}
+	}
 	for name, t := range next {
 		old := s.tenants[name]
-		if t.quota == nil {
-			t.quota = refresh.NewQuota(s.quotaShare(t.cfg), s.dailyBudget(t.cfg))
-		} else {
-			t.quota.SetLimits(s.quotaShare(t.cfg), s.dailyBudget(t.cfg))
-		}
+		t.quota, t.limits = t.api.quota, t.api.limits
 		t.teams = make(map[string]*Team, len(t.cfg.Teams))
-		sameConnection := old != nil && old.client == t.client
+		// A team keeps its refresher, and so its state, while its
+		// connection and its quota stay.
+		sameConnection := old != nil && old.client == t.client && old.quota == t.quota
 		want := s.settings(t.cfg)
 		for _, id := range t.cfg.Teams {
 			if sameConnection {
