@@ -65,6 +65,7 @@ type config struct {
 	insecureHTTP           bool
 	rawCounts              bool
 	telemetryPath          string
+	storagePath            string
 	maxRequests            int
 	enableLifecycle        bool
 	demo                   bool
@@ -98,6 +99,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.raw-counts", "Serve every chat in the status it was last read in. By default a chat last read queued that has most probably been picked since, by the tenant's own queue times, counts as picked (see README).").
 		BoolVar(&cfg.rawCounts)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
+	app.Flag("storage.path", "Directory where the exporter keeps what it spent of each API tenant's quota in the last 24 hours (a small file per tenant), so that a restart does not spend the share again when the API sends no rate-limit headers. Empty: kept in memory only.").
+		PlaceHolder("DIR").StringVar(&cfg.storagePath)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
 	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. With --config.file, probes too: each tenant may hold its share (this divided by the number of tenants, at least 1). 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
 	app.Flag("web.default-scrape-timeout", "How long a scrape or probe without X-Prometheus-Scrape-Timeout-Seconds (not Prometheus: curl, a script) waits for the chat list, at most --imichat.timeout; the refresh goes on in the background.").
@@ -141,6 +144,11 @@ func (c *config) validate() error {
 	check(c.defaultScrapeTimeout <= 0, "--web.default-scrape-timeout must be positive")
 	check(!strings.HasPrefix(c.telemetryPath, "/"), "--web.telemetry-path must start with /")
 	check(c.maxRequests < 0, "--web.max-requests must not be negative (0: no limit)")
+	if c.storagePath != "" {
+		if fi, err := os.Stat(c.storagePath); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--storage.path %s must be a directory the exporter can write to", c.storagePath))
+		}
+	}
 	if c.configFile != "" {
 		return errors.Join(append(errs, c.validateConfigFile())...)
 	}
@@ -338,6 +346,13 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 			IdleConnTimeout:     90 * time.Second,
 		}},
 	}
+	quota := refresh.NewQuota(cfg.quotaShare, cfg.dailyBudget)
+	if cfg.storagePath != "" && !cfg.demo {
+		if err := refresh.OpenJournal(cfg.storagePath, tenantconfig.Origin(cfg.url), quota, nil, logger); err != nil {
+			closeUpstream()
+			return nil, fmt.Errorf("--storage.path: %w", err)
+		}
+	}
 	if cfg.openRefreshInterval != 0 {
 		level.Warn(logger).Log("msg", "--imichat.open-refresh-interval is deprecated and ignored: open chats are re-read when they have probably changed")
 	}
@@ -354,6 +369,7 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 		DailyBudget:   cfg.dailyBudget,
 		Timeout:       cfg.timeout,
 		RawCounts:     cfg.rawCounts,
+		Quota:         quota,
 		Logger:        logger,
 	})
 	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)
@@ -379,6 +395,7 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 		QuotaShare:     cfg.quotaShare,
 		DailyBudget:    cfg.dailyBudget,
 		RawCounts:      cfg.rawCounts,
+		StoragePath:    cfg.storagePath,
 		Logger:         logger,
 	})
 	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, cfg.enableLifecycle, logger, registry)

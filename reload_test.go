@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/refresh"
 )
 
 // postReload sends a reload request with the given method and headers and
@@ -142,4 +148,82 @@ func TestInsecureTenantWarnedAtLoad(t *testing.T) {
 	if !warned {
 		t.Errorf("no warning at load:\n%s", e.logs.String())
 	}
+}
+
+// TestStoragePathKeepsTheSpend: with --storage.path, what a probe (multi-
+// target mode) or a scrape (single-tenant mode) spent of its API tenant's
+// quota is in the tenant's journal, every request of it, for the next run
+// to count; a journal that is not one stops the start with its name.
+func TestStoragePathKeepsTheSpend(t *testing.T) {
+	journalSum := func(t *testing.T, path string) int64 {
+		t.Helper()
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("no journal: %v", err)
+		}
+		var f struct{ Minutes map[string]int64 }
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, v := range f.Minutes {
+			n += v
+		}
+		return n
+	}
+	t.Run("multi-target", func(t *testing.T) {
+		dir, storage := t.TempDir(), t.TempDir()
+		acme := startOrg(t, dir, "acme", map[string]int{"4711": 30})
+		configFile := filepath.Join(dir, "config.yml")
+		writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711"))
+		base, _ := startMultiTarget(t, configFile, "--storage.path="+storage)
+		if r := pull(t, &http.Client{}, probeURL(base, "acme", "4711"), "10"); r.up(t) != 1 {
+			t.Fatalf("not up:\n%s", r.body)
+		}
+		if got, made := journalSum(t, refresh.JournalPath(storage, tenantconfig.Origin(acme.url))), acme.org.Requests(); got < int64(made) || made == 0 {
+			t.Errorf("the journal counts %d requests, the tenant served %d", got, made)
+		}
+	})
+	t.Run("single tenant", func(t *testing.T) {
+		storage := t.TempDir()
+		g := startGatedExporter(t, 20, "--storage.path="+storage)
+		if code, body := scrape(t, &http.Client{}, g.metrics, "10"); code != http.StatusOK || !strings.Contains(body, "\nimichat_up 1\n") {
+			t.Fatalf("HTTP %d:\n%s", code, body)
+		}
+		entries, _ := os.ReadDir(storage)
+		if len(entries) != 1 {
+			t.Fatalf("%d files in --storage.path, want one journal", len(entries))
+		}
+		if got, made := journalSum(t, filepath.Join(storage, entries[0].Name())), g.tenant.Requests(); got < int64(made) || made == 0 {
+			t.Errorf("the journal counts %d requests, the tenant served %d", got, made)
+		}
+	})
+	t.Run("not a journal", func(t *testing.T) {
+		dir, storage := t.TempDir(), t.TempDir()
+		acme := startOrg(t, dir, "acme", map[string]int{"4711": 3})
+		configFile := filepath.Join(dir, "config.yml")
+		writeConfig(t, configFile, tenantEntry("acme", acme, "", "4711"))
+		path := refresh.JournalPath(storage, tenantconfig.Origin(acme.url))
+		os.WriteFile(path, []byte("{"), 0o600)
+		cfg, err := parseFlags([]string{"--config.file=" + configFile, "--storage.path=" + storage, "--web.listen-address=" + freeAddr(t)},
+			func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		logger, webLogger := newLogger("info", "logfmt", &syncBuffer{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, cfg, logger, webLogger) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Errorf("run: %v, want an error naming %s", err, path)
+			}
+		case <-time.After(10 * time.Second): // a bound for an exporter that started
+			cancel()
+			<-done
+			t.Error("the exporter started on a journal that is not one")
+		}
+		cancel()
+	})
 }

@@ -51,7 +51,10 @@ type Defaults struct {
 	QuotaShare     float64
 	DailyBudget    int64
 	RawCounts      bool
-	Logger         log.Logger
+	// StoragePath, when set, is the directory of the quotas' journals
+	// (refresh.OpenJournal): what each API tenant spent survives a restart.
+	StoragePath string
+	Logger      log.Logger
 	// NewHTTPClient builds a tenant's HTTP client; nil: prometheus/common's
 	// client from the tenant's http_client settings. Tests give an
 	// in-process transport.
@@ -201,6 +204,20 @@ func (s *Set) Apply(cfg *config.Config) error {
 		next[name] = &tenant{name: name, cfg: tc, client: client,
 			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, api: api}
 	}
+	// New API tenants' quotas, with what their journals say was spent
+	// (--storage.path): read here, not under the lock.
+	for _, o := range slices.Sorted(maps.Keys(byOrigin)) {
+		a := byOrigin[o]
+		if a.quota != nil || a.share == 0 {
+			continue
+		}
+		a.quota = refresh.NewQuota(a.share, a.budget)
+		if s.defaults.StoragePath != "" {
+			if err := refresh.OpenJournal(s.defaults.StoragePath, o, a.quota, s.defaults.Now, log.With(s.defaults.Logger, "origin", o)); err != nil {
+				errs = append(errs, fmt.Errorf("origin %s: %w", o, err))
+			}
+		}
+	}
 	closeBuilt := func() {
 		for _, c := range built {
 			c.CloseIdleConnections()
@@ -219,11 +236,7 @@ func (s *Set) Apply(cfg *config.Config) error {
 		return ErrClosed
 	}
 	for _, a := range byOrigin {
-		switch {
-		case a.share == 0: // no tenant of the file reaches it any more
-		case a.quota == nil:
-			a.quota = refresh.NewQuota(a.share, a.budget)
-		default:
+		if a.share > 0 { // a tenant of the file still reaches it
 			a.quota.SetLimits(a.share, a.budget)
 		}
 	}
