@@ -536,7 +536,7 @@ func TestSameConnection(t *testing.T) {
 		{name: "token file", a: acme(), b: acme("access_token_file: other.token")},
 		{name: "proxy_url", a: acme(proxy), b: acme("http_client: {proxy_url: 'http://proxy2.internal:3128'}")},
 		{name: "proxy_url added", a: acme(), b: acme(proxy)},
-		{name: "tls_config", a: acme(), b: acme("http_client: {tls_config: {insecure_skip_verify: true}}")},
+		{name: "tls_config", a: acme(), b: acme("http_client: {tls_config: {server_name: other.imi.chat}}")},
 		{name: "follow_redirects", a: acme(), b: acme("http_client: {follow_redirects: false}")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
