@@ -42,7 +42,8 @@ func TestConfigPage(t *testing.T) {
 		n++
 	}
 	shard := tenantconfig.HashMod("acme", n)
-	base, _ := startMultiTarget(t, configFile, fmt.Sprintf("--config.shard=%d/%d", shard, n))
+	// The proxy of a plain-http (loopback) upstream needs the flag.
+	base, _ := startMultiTarget(t, configFile, fmt.Sprintf("--config.shard=%d/%d", shard, n), "--imichat.insecure-http")
 	body := get(t, base+"/config")
 	t.Logf("/config:\n%s", body)
 

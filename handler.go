@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -15,14 +16,22 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/collector"
 )
 
+// scrapeWaits are how long a scrape waits for the chat list: at most Max
+// (--imichat.timeout); Prometheus's X-Prometheus-Scrape-Timeout-Seconds less
+// Offset (--web.timeout-offset), so that the exporter answers before
+// Prometheus gives up; Default (--web.default-scrape-timeout) when the
+// request has no such header.
+type scrapeWaits struct {
+	Max, Default, Offset time.Duration
+}
+
 // newMetricsHandler serves one scrape: a registry of its own holds a chat
-// collector bound to the scrape's deadline, gathered before the process-wide
-// metrics so that the counters include this scrape's requests. The deadline
-// is the shorter of maxWait and Prometheus's X-Prometheus-Scrape-Timeout-Seconds
-// less offset, so that the exporter answers before Prometheus gives up.
-func newMetricsHandler(global prometheus.Gatherer, source collector.Source, maxWait, offset time.Duration, logger log.Logger, opts ...collector.Option) http.Handler {
+// collector bound to the scrape's deadline (see scrapeWaits), gathered
+// before the process-wide metrics so that the counters include this
+// scrape's requests.
+func newMetricsHandler(global prometheus.Gatherer, source collector.Source, waits scrapeWaits, logger log.Logger, opts ...collector.Option) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		timeout := scrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), maxWait, offset, logger)
+		timeout := scrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), waits, logger)
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 
@@ -76,21 +85,36 @@ func answerWhenStopping(stopping context.Context, h http.Handler) http.Handler {
 	})
 }
 
-// scrapeTimeout reads Prometheus's scrape timeout header.
-func scrapeTimeout(header string, maxWait, offset time.Duration, logger log.Logger) time.Duration {
+// scrapeTimeout reads Prometheus's scrape timeout header: a caller that
+// sends none, or one that is not a number of seconds in (0, 86400], waits
+// the default, so that it cannot hold a slot for the whole of a hung
+// refresh.
+func scrapeTimeout(header string, waits scrapeWaits, logger log.Logger) time.Duration {
 	if header == "" {
-		return maxWait
+		return min(waits.Default, waits.Max)
 	}
 	seconds, err := strconv.ParseFloat(header, 64)
-	if err != nil || seconds <= 0 || seconds > 86400 {
-		level.Warn(logger).Log("msg", "ignoring an unparseable X-Prometheus-Scrape-Timeout-Seconds", "value", header)
-		return maxWait
+	if err != nil || !(seconds > 0 && seconds <= 86400) { // NaN too
+		level.Warn(logger).Log("msg", "ignoring an unparseable X-Prometheus-Scrape-Timeout-Seconds", "value", truncateRunes(header, 32))
+		return min(waits.Default, waits.Max)
 	}
 	t := time.Duration(seconds * float64(time.Second))
-	if t > offset {
-		t -= offset
+	if t > waits.Offset {
+		t -= waits.Offset
 	}
-	return min(t, maxWait)
+	return min(t, waits.Max)
+}
+
+// truncateRunes cuts s to at most n bytes on a rune boundary, marking a cut
+// with "…".
+func truncateRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // errorLogger adapts the go-kit logger to promhttp's Println interface.

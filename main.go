@@ -34,6 +34,7 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 	"github.com/imichat-exporter/imichat_exporter/refresh"
 	"github.com/imichat-exporter/imichat_exporter/simulator/demo"
 	"github.com/imichat-exporter/imichat_exporter/tenants"
@@ -56,6 +57,7 @@ type config struct {
 	maxPages               int
 	maxLabelValues         int
 	timeout, timeoutOffset time.Duration
+	defaultScrapeTimeout   time.Duration
 	minRefreshInterval     time.Duration
 	lookback               time.Duration
 	sweepInterval          time.Duration
@@ -64,7 +66,9 @@ type config struct {
 	insecureHTTP           bool
 	rawCounts              bool
 	telemetryPath          string
+	storagePath            string
 	maxRequests            int
+	enableLifecycle        bool
 	demo                   bool
 	configCheck            bool
 	logLevel, logFormat    string
@@ -97,8 +101,14 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.raw-counts", "Serve every chat in the status it was last read in. By default a chat last read queued that has most probably been picked since, by the tenant's own queue times, counts as picked (see README).").
 		BoolVar(&cfg.rawCounts)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
+	app.Flag("storage.path", "Directory where the exporter keeps what it spent of each API tenant's quota in the last 24 hours (a small file per tenant), so that a restart does not spend the share again when the API sends no rate-limit headers. Empty: kept in memory only.").
+		PlaceHolder("DIR").StringVar(&cfg.storagePath)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
-	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
+	app.Flag("web.max-requests", "Scrapes of the metrics path served at once; more are answered 503 at once. With --config.file, probes too: each tenant may hold its share (this divided by the number of tenants, at least 1). 0: no limit.").Default("40").IntVar(&cfg.maxRequests)
+	app.Flag("web.default-scrape-timeout", "How long a scrape or probe without X-Prometheus-Scrape-Timeout-Seconds (not Prometheus: curl, a script) waits for the chat list, at most --imichat.timeout; the refresh goes on in the background.").
+		Default("10s").DurationVar(&cfg.defaultScrapeTimeout)
+	app.Flag("web.enable-lifecycle", "With --config.file: serve POST /-/reload (SIGHUP reloads in any case). Off by default: anyone who can reach the port could make the exporter re-read its files.").
+		BoolVar(&cfg.enableLifecycle)
 	app.Flag("web.timeout-offset", "Subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to answer before Prometheus gives up.").Default("0.5s").DurationVar(&cfg.timeoutOffset)
 	app.Flag("demo", "Run against a built-in simulated tenant on loopback; needs no credentials. Listens on 127.0.0.1:9878 unless --web.listen-address is given.").BoolVar(&cfg.demo)
 	app.Flag("config.check", "Check --config.file (or the single-tenant flags and token) and every flag, print the problems on stdout, and exit: 0 when there is none, else 2.").BoolVar(&cfg.configCheck)
@@ -141,12 +151,19 @@ func (c *config) validate() error {
 	check(c.quotaShare <= 0 || c.quotaShare > 1, "--imichat.quota-share must be in (0, 1]")
 	check(c.dailyBudget < 1, "--imichat.daily-budget must be at least 1")
 	check(c.timeoutOffset < 0, "--web.timeout-offset must not be negative")
+	check(c.defaultScrapeTimeout <= 0, "--web.default-scrape-timeout must be positive")
 	check(!strings.HasPrefix(c.telemetryPath, "/"), "--web.telemetry-path must start with /")
 	check(c.maxRequests < 0, "--web.max-requests must not be negative (0: no limit)")
+	if c.storagePath != "" {
+		if fi, err := os.Stat(c.storagePath); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("--storage.path %s must be a directory the exporter can write to", c.storagePath))
+		}
+	}
 	if c.configFile != "" {
 		return errors.Join(append(errs, c.validateConfigFile())...)
 	}
 	check(c.shard != "", "--config.shard needs --config.file")
+	check(c.enableLifecycle, "--web.enable-lifecycle needs --config.file: single-tenant mode has nothing to reload")
 	if c.demo {
 		check(c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet,
 			"--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv)
@@ -193,6 +210,11 @@ func (c *config) validateConfigFile() error {
 	}
 	c.tenants = cfg
 	return errors.Join(errs...)
+}
+
+// waits are how long scrapes and probes wait for the chat list.
+func (c *config) waits() scrapeWaits {
+	return scrapeWaits{Max: c.timeout, Default: c.defaultScrapeTimeout, Offset: c.timeoutOffset}
 }
 
 // checkURL rejects an upstream URL that is not http(s) with a host, and a
@@ -260,9 +282,12 @@ func openUpstream(ctx context.Context, cfg *config, logger log.Logger) (upstream
 		return upstream{url: u, teamID: teamID, token: apiclient.StaticToken(token)}, stop, nil
 	}
 	u, _ := url.Parse(cfg.url) // validated
+	if u.Scheme == "http" && !tenantconfig.IsLoopback(u.Hostname()) {
+		level.Warn(logger).Log("msg", "--imichat.url is plain http: the access token crosses the network in clear (allowed by --imichat.insecure-http)")
+	}
 	var token apiclient.TokenSource = apiclient.StaticToken(strings.TrimSpace(cfg.tokenFromEnv))
 	if cfg.tokenFile != "" {
-		if fi, err := os.Stat(cfg.tokenFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		if boundedfile.WorldReadable(cfg.tokenFile) {
 			level.Warn(logger).Log("msg", "the access token file is readable by every user of this machine; chmod 600 it", "file", cfg.tokenFile)
 		}
 		ft := &apiclient.FileToken{Path: cfg.tokenFile}
@@ -305,8 +330,7 @@ func run(ctx context.Context, cfg *config, logger log.Logger, webLogger *slog.Lo
 		mux.Handle("/", newLandingHandler(cfg.telemetryPath, set))
 	}
 
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return serve(ctx, server, cfg.webFlags, logger, webLogger, shutdownGrace)
+	return serve(ctx, newServer(mux, idleTimeout), cfg.webFlags, logger, webLogger, shutdownGrace)
 }
 
 // serveOneTeam wires single-tenant mode: one team, its metrics on the
@@ -333,6 +357,13 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 			IdleConnTimeout:     90 * time.Second,
 		}},
 	}
+	quota := refresh.NewQuota(cfg.quotaShare, cfg.dailyBudget)
+	if cfg.storagePath != "" && !cfg.demo {
+		if err := refresh.OpenJournal(cfg.storagePath, tenantconfig.Origin(cfg.url), quota, nil, logger); err != nil {
+			closeUpstream()
+			return nil, fmt.Errorf("--storage.path: %w", err)
+		}
+	}
 	refresher := refresh.New(refresh.Options{
 		Fetcher:       client,
 		FirstPage:     cfg.firstPage,
@@ -346,18 +377,19 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 		DailyBudget:   cfg.dailyBudget,
 		Timeout:       cfg.timeout,
 		RawCounts:     cfg.rawCounts,
+		Quota:         quota,
 		Logger:        logger,
 	})
 	labelLimit := collector.NewLabelLimit(cfg.maxLabelValues)
 	registry.MustRegister(apiMetrics, refresher, labelLimit)
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
-		newMetricsHandler(registry, refresher, cfg.timeout, cfg.timeoutOffset, logger, collector.WithLabelLimit(labelLimit))))
+		newMetricsHandler(registry, refresher, cfg.waits(), logger, collector.WithLabelLimit(labelLimit))))
 	return closeUpstream, nil
 }
 
 // serveTenants wires multi-target mode: the tenants and teams of the
 // configuration file on /probe, the exporter's own metrics on the metrics
-// path, reloads on SIGHUP and POST /-/reload.
+// path, reloads on SIGHUP and (--web.enable-lifecycle) POST /-/reload.
 func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registry, mux *http.ServeMux, logger log.Logger) (*tenants.Set, error) {
 	set := tenants.New(tenants.Defaults{
 		FirstPage:      cfg.firstPage,
@@ -371,9 +403,10 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 		QuotaShare:     cfg.quotaShare,
 		DailyBudget:    cfg.dailyBudget,
 		RawCounts:      cfg.rawCounts,
+		StoragePath:    cfg.storagePath,
 		Logger:         logger,
 	})
-	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, logger, registry)
+	reloads := newReloader(cfg.configFile, tenantconfig.Options{InsecureHTTP: cfg.insecureHTTP}, cfg.shardOf, set, cfg.enableLifecycle, logger, registry)
 	if err := reloads.apply(cfg.tenants); err != nil {
 		return nil, err
 	}
@@ -384,8 +417,8 @@ func serveTenants(ctx context.Context, cfg *config, registry *prometheus.Registr
 	go reloads.watchSIGHUP(ctx)
 	mux.Handle(cfg.telemetryPath, limitScrapes(ctx, registry, cfg.maxRequests,
 		promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: errorLogger{logger}, ErrorHandling: promhttp.ContinueOnError})))
-	mux.Handle("/probe", limitInFlight(cfg.maxRequests, answerWhenStopping(ctx,
-		newProbeHandler(set, cfg.timeout, cfg.timeoutOffset, logger, cfg.logTap))))
+	mux.Handle("/probe", answerWhenStopping(ctx,
+		newProbeHandler(set, newProbeSlots(cfg.maxRequests), cfg.waits(), logger, cfg.logTap)))
 	mux.Handle("/-/reload", reloads)
 	mux.Handle("/config", newConfigHandler(func() any { return multiTargetConfig(cfg, reloads, set) }))
 	return set, nil

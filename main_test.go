@@ -173,21 +173,31 @@ func TestStartupErrorsLogged(t *testing.T) {
 
 func TestScrapeTimeout(t *testing.T) {
 	nop := log.NewNopLogger()
+	waits := scrapeWaits{Max: 30 * time.Second, Default: 10 * time.Second, Offset: 500 * time.Millisecond}
 	tests := []struct {
 		header string
+		waits  scrapeWaits
 		want   time.Duration
 	}{
-		{"", 30 * time.Second},
-		{"10", 9500 * time.Millisecond},
-		{"2.5", 2 * time.Second},
-		{"120", 30 * time.Second}, // never longer than the walk timeout
-		{"0.3", 300 * time.Millisecond},
-		{"abc", 30 * time.Second},
-		{"-1", 30 * time.Second},
+		{"", waits, 10 * time.Second}, // no header: the default
+		{"", scrapeWaits{Max: 3 * time.Second, Default: 10 * time.Second}, 3 * time.Second}, // never longer than the walk timeout
+		{"10", waits, 9500 * time.Millisecond},
+		{"2.5", waits, 2 * time.Second},
+		{"120", waits, 30 * time.Second}, // never longer than the walk timeout
+		{"0.3", waits, 300 * time.Millisecond},
+		{"abc", waits, 10 * time.Second},
+		{"-1", waits, 10 * time.Second},
+		{"0", waits, 10 * time.Second},
+		{"NaN", waits, 10 * time.Second},
+		{"nan", waits, 10 * time.Second},
+		{"Inf", waits, 10 * time.Second},
+		{"+Inf", waits, 10 * time.Second},
+		{"-Inf", waits, 10 * time.Second},
+		{"1e300", waits, 10 * time.Second},
 	}
 	for _, tt := range tests {
-		if got := scrapeTimeout(tt.header, 30*time.Second, 500*time.Millisecond, nop); got != tt.want {
-			t.Errorf("scrapeTimeout(%q) = %v, want %v", tt.header, got, tt.want)
+		if got := scrapeTimeout(tt.header, tt.waits, nop); got != tt.want {
+			t.Errorf("scrapeTimeout(%q, %+v) = %v, want %v", tt.header, tt.waits, got, tt.want)
 		}
 	}
 }

@@ -325,7 +325,7 @@ func TestReloadKeepsTheStateOfWhatDidNotChange(t *testing.T) {
 		tenantEntry("acme", acme, "", "4711", "4712"),
 		tenantEntry("globex", globex, "", "1"),
 		tenantEntry("umbrella", umbrella, "", "1"))
-	base, e := startMultiTarget(t, configFile)
+	base, e := startMultiTarget(t, configFile, "--web.enable-lifecycle")
 	client := &http.Client{}
 	probe := func(tenant, team string) pullResult { return pull(t, client, probeURL(base, tenant, team), "10") }
 	requests := func(r pullResult) float64 { return counter(t, r, "imichat_api_responses_total", ok4305) }
@@ -476,6 +476,8 @@ func TestConfigFileFlags(t *testing.T) {
 		{"missing file", []string{"--config.file=" + filepath.Join(dir, "none.yml")}, nil, "no such file"},
 		{"unknown field", []string{"--config.file=" + bad}, nil, "field token not found"},
 		{"shard without a file", []string{"--config.shard=0/2", "--demo"}, nil, "--config.shard needs --config.file"},
+		{"lifecycle", []string{"--config.file=" + good, "--web.enable-lifecycle"}, nil, ""},
+		{"lifecycle without a file", []string{"--web.enable-lifecycle", "--demo"}, nil, "--web.enable-lifecycle needs --config.file"},
 		{"shard out of range", []string{"--config.file=" + good, "--config.shard=3/3"}, nil, "--config.shard"},
 	}
 	for _, c := range cases {

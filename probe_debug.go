@@ -22,7 +22,7 @@ import (
 // back, the price of a page, what the head was worth; the pages it read per
 // part; its errors), the tenant's quota, and the metrics the probe would
 // have served.
-func serveDebugProbe(w http.ResponseWriter, r *http.Request, team *tenants.Team, tap *logTap, maxWait, offset time.Duration, logger log.Logger) {
+func serveDebugProbe(w http.ResponseWriter, r *http.Request, team *tenants.Team, tap *logTap, waits scrapeWaits, logger log.Logger) {
 	var mark uint64
 	probeLines := func() []tapLine { return nil }
 	if tap != nil {
@@ -36,7 +36,7 @@ func serveDebugProbe(w http.ResponseWriter, r *http.Request, team *tenants.Team,
 	scrape.Header.Del("Accept") // the text format
 	scrape.Header.Del("Accept-Encoding")
 	rec := httptest.NewRecorder()
-	newMetricsHandler(team.Registry, team.Source(), maxWait, offset, logger,
+	newMetricsHandler(team.Registry, team.Source(), waits, logger,
 		collector.WithLabelLimit(team.LabelLimit)).ServeHTTP(rec, scrape)
 	took := time.Since(start)
 	lines := probeLines()

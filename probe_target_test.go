@@ -68,7 +68,7 @@ func TestReloadAddingATeamKeepsTargets(t *testing.T) {
 	globex := startOrg(t, dir, "globex", map[string]int{"1": 21, "2": 8})
 	configFile := filepath.Join(dir, "config.yml")
 	writeConfig(t, configFile, tenantEntry("globex", globex, "", "1"))
-	base, _ := startMultiTarget(t, configFile)
+	base, _ := startMultiTarget(t, configFile, "--web.enable-lifecycle")
 	client := &http.Client{}
 	targets := []string{"tenant=globex", "target=globex", "tenant=globex&team=1", "target=globex/1"}
 	before := map[string]pullResult{}

@@ -18,6 +18,29 @@ import (
 // requests in flight to be answered.
 const shutdownGrace = 5 * time.Second
 
+// The web server's bounds, for a long-lived process on an open port:
+// a client gets readHeaderTimeout to send a request's headers, at most
+// maxHeaderBytes of them, and a connection idle between requests is closed
+// after idleTimeout (Prometheus scrapes at most once a minute or so keep
+// theirs; a client that opens connections and leaves them idle holds
+// nothing for long).
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 90 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// newServer is the exporter's web server for h; idle is its idleTimeout
+// (tests shorten it).
+func newServer(h http.Handler, idle time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
 // serve runs server on the addresses (or systemd sockets) of flags until ctx
 // is done. Then it stops accepting connections, waits up to grace for the
 // requests in flight to be answered, closes whatever is left, and returns.

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // plainFlags are exporter-toolkit's flags for one plain-http address.
@@ -182,5 +187,75 @@ func TestScrapeInFlightDuringShutdown(t *testing.T) {
 	}
 	if n := g.tenant.Requests(); n != 0 {
 		t.Errorf("the tenant served %d requests through a closed gate", n)
+	}
+}
+
+// TestIdleConnectionsAreClosed: a connection that has had its answer (a
+// 200, or a 401 from basic auth) and then sends nothing is closed by the
+// server: the client reads EOF. The wait is bounded for a server that
+// keeps it open; nothing is measured.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		webConfig string
+		wantCode  int
+	}{
+		{"after an answer", "", http.StatusOK},
+		{"after a 401", webConfig, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+			logger, webLogger := newLogger("info", "logfmt", &syncBuffer{})
+			addr := freeAddr(t)
+			flags := plainFlags(addr)
+			*flags.WebConfigFile = tt.webConfig
+			ctx, stop := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() {
+				served <- serve(ctx, newServer(mux, 50*time.Millisecond), flags, logger, webLogger, time.Second)
+			}()
+			defer func() { stop(); <-served }()
+
+			var conn net.Conn
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if conn, err = net.Dial("tcp", addr); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the server never listened: %v", err)
+				}
+			}
+			defer conn.Close()
+			// A keep-alive request, answered in full.
+			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: exporter\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode || resp.Close {
+				t.Fatalf("HTTP %d, close %v; want %d on a connection kept alive", resp.StatusCode, resp.Close, tt.wantCode)
+			}
+			// Then nothing: the server must close the connection.
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a bound for a server that never closes it
+			if n, err := br.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+				t.Errorf("the idle connection was not closed: read %d bytes, %v", n, err)
+			}
+		})
 	}
 }

@@ -298,11 +298,14 @@ func readBounded(r io.Reader, limit int64) ([]byte, error) {
 func (c *Client) requestError(ctx context.Context, httpStatus int, err error, token string) error {
 	reason := ReasonNetwork
 	var netErr net.Error
+	var redirect *redirectError
 	switch {
 	case errors.Is(err, errTooLarge):
 		reason = ReasonTooLarge
-	case errors.As(err, new(*redirectError)):
-		reason = ReasonRedirect
+	case errors.As(err, &redirect):
+		// The refusal alone: Do's *url.Error around it would name the
+		// whole Location, path and query (any size, and not ours to log).
+		reason, err = ReasonRedirect, redirect
 	case errors.Is(ctx.Err(), context.Canceled):
 		// Abandoned by the caller: not the API's fault, not observed.
 		return &RequestError{Reason: ReasonCanceled, HTTPStatus: httpStatus, Err: redact(err, token)}

@@ -102,6 +102,23 @@ func TestRedirectToAnotherOriginIsRefused(t *testing.T) {
 	}
 }
 
+// TestRedirectErrorNamesOriginsOnly: the error of a refused redirect names
+// the origins, never the rest of the Location (here 100 KB of path and a
+// query).
+func TestRedirectErrorNamesOriginsOnly(t *testing.T) {
+	other := newBystander(t, "127.0.0.2:0")
+	long := "/" + strings.Repeat("p", 100<<10)
+	c, rec := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", other.URL+long+"?secret=s3cr3t-in-query")
+		w.WriteHeader(http.StatusFound)
+	}))
+	_, err := c.FetchPage(context.Background(), 1)
+	wantRedirectRefused(t, err, http.StatusFound, rec, "to http://"+strings.TrimPrefix(other.URL, "http://"))
+	if msg := err.Error(); len(msg) > 512 || strings.Contains(msg, "ppp") || strings.Contains(msg, "s3cr3t") {
+		t.Errorf("the error (%d bytes) holds more than the origins: %.300s", len(msg), msg)
+	}
+}
+
 // TestRedirectWithinTheOriginIsFollowed: a redirect to another path of the
 // same scheme, host and port keeps the token and succeeds, and so does one
 // that spells the origin differently (upper case, explicit port).

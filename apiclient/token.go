@@ -7,11 +7,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 )
+
+// MaxTokenFileBytes bounds a token file: a token is a few dozen bytes, a
+// JWT a few hundred.
+const MaxTokenFileBytes = 8 << 10
 
 // FileToken reads the access token from a file and reads it again whenever
 // the file changes, so that a rotated token needs no restart. Surrounding
-// white space (a trailing newline) is not part of the token.
+// white space (a trailing newline) is not part of the token. The file must
+// be a regular file of at most MaxTokenFileBytes, and the token must hold
+// no control character (an HTTP header could not carry it).
 type FileToken struct {
 	Path string
 
@@ -32,7 +40,7 @@ func (f *FileToken) Token() (string, error) {
 	if f.token != "" && fi.ModTime().Equal(f.modTime) && fi.Size() == f.size {
 		return f.token, nil
 	}
-	raw, err := os.ReadFile(f.Path)
+	raw, err := boundedfile.Read(f.Path, MaxTokenFileBytes)
 	if err != nil {
 		return "", fmt.Errorf("token file: %w", err)
 	}
@@ -43,6 +51,13 @@ func (f *FileToken) Token() (string, error) {
 	if strings.ContainsAny(token, "\r\n") {
 		return "", errors.New("token file holds more than one line")
 	}
+	if i := strings.IndexFunc(token, isControl); i >= 0 {
+		return "", fmt.Errorf("token file %s holds a control character (at byte %d)", f.Path, i)
+	}
 	f.token, f.modTime, f.size = token, fi.ModTime(), fi.Size()
 	return token, nil
 }
+
+// isControl is a character that an HTTP header value cannot carry (a tab
+// can, but is no part of a token either).
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

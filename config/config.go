@@ -14,7 +14,6 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -28,6 +27,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 )
 
 // Config is the whole file.
@@ -81,10 +81,15 @@ var (
 	teamIDSyntax = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
 
-// Load reads and checks the file at path. Relative file names in it (the
-// token files, TLS files) are relative to the file's directory.
+// MaxFileBytes bounds the configuration file: a thousand tenants take a
+// few hundred KiB.
+const MaxFileBytes = 4 << 20
+
+// Load reads and checks the file at path, a regular file of at most
+// MaxFileBytes. Relative file names in it (the token files, TLS files) are
+// relative to the file's directory.
 func Load(path string, opts Options) (*Config, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := boundedfile.Read(path, MaxFileBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +196,13 @@ func (t *Tenant) check(name string, opts Options) error {
 	}
 	if err := CheckURL(t.URL, opts.InsecureHTTP); err != nil {
 		errs = append(errs, fmt.Errorf("url %w", err))
+	} else if !opts.InsecureHTTP && t.plainHTTPThroughProxy() {
+		// The loopback exception does not hold: the request goes to
+		// the proxy, in clear, token and all.
+		errs = append(errs, errors.New("url is plain http through http_client.proxy_url: the proxy would receive the access token in clear; use https or set --imichat.insecure-http"))
 	}
+	check(t.HTTPClient.TLSConfig.InsecureSkipVerify && !opts.InsecureHTTP,
+		"http_client.tls_config.insecure_skip_verify: the tenant's certificate would go unchecked, and whoever is on the way could read the access token; set --imichat.insecure-http to allow it")
 	if t.AccessTokenFile == "" {
 		errs = append(errs, errors.New("access_token_file is required: the token comes from a file, never from this one"))
 	} else if err := checkTokenFile(t.AccessTokenFile); err != nil {
@@ -220,7 +231,42 @@ func (t *Tenant) check(name string, opts Options) error {
 	if err := h.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("http_client: %w", err))
 	}
+	// The TLS files are read by the HTTP client: a named pipe or a device
+	// there would hang or flood it. (A missing one is the client's to
+	// report, as before.)
+	for _, f := range []struct{ key, path string }{
+		{"ca_file", h.TLSConfig.CAFile}, {"cert_file", h.TLSConfig.CertFile}, {"key_file", h.TLSConfig.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if err := boundedfile.CheckRegular(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("http_client.tls_config.%s: %w", f.key, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (t *Tenant) plainHTTPThroughProxy() bool {
+	u, err := url.Parse(t.URL)
+	return err == nil && u.Scheme == "http" && t.HTTPClient.ProxyURL.URL != nil
+}
+
+// Insecure says how the tenant's access token is exposed on the way, as
+// --imichat.insecure-http allowed it: one reason a line, for a warning at
+// load; nil when it is not.
+func (t *Tenant) Insecure() []string {
+	var why []string
+	if u, err := url.Parse(t.URL); err == nil && u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		why = append(why, "url is plain http: the access token crosses the network in clear")
+	}
+	if t.plainHTTPThroughProxy() {
+		why = append(why, "url is plain http through http_client.proxy_url: the proxy receives the access token in clear")
+	}
+	if t.HTTPClient.TLSConfig.InsecureSkipVerify {
+		why = append(why, "http_client.tls_config.insecure_skip_verify: the tenant's certificate is not checked")
+	}
+	return why
 }
 
 // CheckURL rejects an upstream URL that is not http(s) with a host, one
@@ -254,6 +300,30 @@ func quoteURL(raw string, u *url.URL) string {
 		return "(not shown: it holds an @)"
 	}
 	return strconv.Quote(raw)
+}
+
+// Origin is the API tenant a URL reaches, for the quota it counts against:
+// its scheme, host and port, normalised (lower case, no trailing dot, the
+// scheme's default port explicit), so that spellings of one URL
+// (https://Acme.imi.chat, https://acme.imi.chat:443/) are one origin. The
+// path is not part of it: the API counts a tenant's requests by host.
+func Origin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // IsLoopback tells whether host names this machine.

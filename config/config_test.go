@@ -536,7 +536,7 @@ func TestSameConnection(t *testing.T) {
 		{name: "token file", a: acme(), b: acme("access_token_file: other.token")},
 		{name: "proxy_url", a: acme(proxy), b: acme("http_client: {proxy_url: 'http://proxy2.internal:3128'}")},
 		{name: "proxy_url added", a: acme(), b: acme(proxy)},
-		{name: "tls_config", a: acme(), b: acme("http_client: {tls_config: {insecure_skip_verify: true}}")},
+		{name: "tls_config", a: acme(), b: acme("http_client: {tls_config: {server_name: other.imi.chat}}")},
 		{name: "follow_redirects", a: acme(), b: acme("http_client: {follow_redirects: false}")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -763,5 +763,51 @@ func TestEveryErrorLineNamesItsTenant(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `tenant "acme": quota_share must be in (0, 1]`) {
 		t.Errorf("quota_share's line does not name acme:\n%s", err)
+	}
+}
+
+// TestProxyAndTLSVerificationNeedInsecureHTTP: a plain-http url through
+// a proxy_url (even on loopback: the proxy gets the token in clear) and
+// insecure_skip_verify are refused unless --imichat.insecure-http, and with
+// it are reported by Insecure, for a warning at load; an https url through
+// a plain-http proxy is a tunnel, and needs nothing.
+func TestProxyAndTLSVerificationNeedInsecureHTTP(t *testing.T) {
+	dir := tokenDir(t)
+	cases := []struct {
+		name       string
+		edits      []string
+		insecure   bool
+		wantErr    string // "" accepted
+		wantReason string // in Insecure(); "" none
+	}{
+		{"loopback http through a proxy", []string{"url: http://127.0.0.1:8080", "http_client: {proxy_url: 'http://proxy.example:3128'}"}, false,
+			"url is plain http through http_client.proxy_url", ""},
+		{"loopback http through a proxy, allowed", []string{"url: http://127.0.0.1:8080", "http_client: {proxy_url: 'http://proxy.example:3128'}"}, true,
+			"", "proxy receives the access token in clear"},
+		{"https through a plain-http proxy", []string{"http_client: {proxy_url: 'http://proxy.example:3128'}"}, false, "", ""},
+		{"loopback http", []string{"url: http://127.0.0.1:8080"}, false, "", ""},
+		{"plain http, allowed", []string{"url: http://acme.imi.chat"}, true, "", "crosses the network in clear"},
+		{"insecure_skip_verify", []string{"http_client: {tls_config: {insecure_skip_verify: true}}"}, false,
+			"http_client.tls_config.insecure_skip_verify", ""},
+		{"insecure_skip_verify, allowed", []string{"http_client: {tls_config: {insecure_skip_verify: true}}"}, true,
+			"", "certificate is not checked"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte(acme(c.edits...)), dir, config.Options{InsecureHTTP: c.insecure})
+			switch {
+			case c.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), "--imichat.insecure-http") {
+					t.Fatalf("error %v, want one with %q naming --imichat.insecure-http", err, c.wantErr)
+				}
+				return
+			case err != nil:
+				t.Fatalf("refused: %v", err)
+			}
+			why := strings.Join(cfg.Tenants["acme"].Insecure(), "\n")
+			if c.wantReason == "" && why != "" || !strings.Contains(why, c.wantReason) {
+				t.Errorf("Insecure() = %q, want %q", why, c.wantReason)
+			}
+		})
 	}
 }

@@ -56,6 +56,55 @@ type Quota struct {
 	price float64
 
 	teams map[*pacer]struct{}
+
+	// onSpend, when set (a journal), is called after every reservation and
+	// release, outside mu: the journal reads spent.
+	onSpend func()
+}
+
+// setJournal makes f be called after every reservation and release.
+func (q *Quota) setJournal(f func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.onSpend = f
+}
+
+// spent is what was spent in each minute of the last 24 hours, by Unix
+// minute, with the reservations in flight counted in the current minute.
+func (q *Quota) spent(now time.Time) map[int64]int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(now)
+	out := map[int64]int64{}
+	for x := int64(0); x < minutesPerDay; x++ {
+		m := q.lastMinute - x
+		if n := q.perMinute[m%minutesPerDay]; n > 0 {
+			out[m] = n
+		}
+	}
+	if q.reserved > 0 {
+		out[q.lastMinute] += q.reserved
+	}
+	return out
+}
+
+// restore counts what an earlier run spent (by Unix minute) in the last
+// 24 hours, and in the API's period when it is the documented one (since
+// 00:00 UTC).
+func (q *Quota) restore(now time.Time, spent map[int64]int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(now)
+	periodStart := nextMidnightUTC(now).Add(-24*time.Hour).Unix() / 60
+	for m, n := range spent {
+		if n <= 0 || m > q.lastMinute || m <= q.lastMinute-minutesPerDay {
+			continue
+		}
+		q.perMinute[m%minutesPerDay] += n
+		if m >= periodStart {
+			q.usedInPeriod += n
+		}
+	}
 }
 
 const (
@@ -358,10 +407,14 @@ func (p *pacer) ownAffordable(now time.Time, rl apiclient.RateLimit, inDebt bool
 func (p *pacer) reserve(now time.Time, rl apiclient.RateLimit, n int) int {
 	q := p.q
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.limits(now, rl)
 	k := max(min(n, q.hardLimit()), 0)
 	q.reserved += int64(k)
+	onSpend := q.onSpend
+	q.mu.Unlock()
+	if onSpend != nil && k > 0 {
+		onSpend() // in the journal before the requests are made
+	}
 	return k
 }
 
@@ -371,7 +424,13 @@ func (p *pacer) reserve(now time.Time, rl apiclient.RateLimit, n int) int {
 func (p *pacer) release(now time.Time, k, used int) {
 	q := p.q
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer func() {
+		onSpend := q.onSpend
+		q.mu.Unlock()
+		if onSpend != nil && k > 0 {
+			onSpend()
+		}
+	}()
 	q.reserved -= int64(k)
 	if used <= 0 {
 		return

@@ -139,6 +139,7 @@ type Refresher struct {
 	mu      sync.Mutex    // guards what scrapes read, below
 	running chan struct{} // closed when the turn in flight ends; nil when none
 	last    result
+	heldBy  string // why the last turn held back (a Skip reason); "" when it refreshed
 
 	skipped *prometheus.CounterVec
 	pages   *prometheus.CounterVec
@@ -197,6 +198,11 @@ func (r *Refresher) Collect(ch chan<- prometheus.Metric) {
 // ErrNoResultYet is returned until the first refresh has read the head.
 var ErrNoResultYet = errors.New("no read of the chat list yet: the first refresh is still running")
 
+// ErrHeldByQuota is returned instead of ErrNoResultYet when the team's last
+// turn was held back by its tenant's quota (other teams, another name of
+// the tenant or an earlier run of the exporter spent its share).
+var ErrHeldByQuota = errors.New("no read of the chat list yet: held back by the tenant's API quota (see imichat_refresh_skipped_total{reason=\"quota\"})")
+
 // Snapshot returns the freshest result the quota allows, waiting for the
 // turn it joins or starts at most until ctx is done.
 func (r *Refresher) Snapshot(ctx context.Context) (collector.Snapshot, error) {
@@ -219,6 +225,9 @@ func (r *Refresher) Snapshot(ctx context.Context) (collector.Snapshot, error) {
 		return collector.Snapshot{Pages: r.last.pages, Duration: r.last.took}, r.last.err
 	}
 	if r.last.served == nil {
+		if r.heldBy == SkipQuota {
+			return collector.Snapshot{}, ErrHeldByQuota
+		}
 		return collector.Snapshot{}, ErrNoResultYet
 	}
 	return *r.last.served, nil
@@ -233,7 +242,7 @@ func (r *Refresher) turn(done chan struct{}) {
 	level.Debug(r.opts.Logger).Log(p.keyvals()...)
 	if p.hold != "" {
 		r.skipped.WithLabelValues(p.hold).Inc()
-		r.end(done, r.estimate(now))
+		r.end(done, r.estimate(now), p.hold)
 		return
 	}
 	r.run(done, now, p)
@@ -276,14 +285,14 @@ func (r *Refresher) run(done chan struct{}, now time.Time, p plan) {
 	level.Debug(r.opts.Logger).Log("msg", "refresh read", "head", t[PartHead], "deepen", t[PartDeepen], "open", t[PartOpen], "sweep", t[PartSweep], "err", err)
 	if errors.Is(err, errOutOfQuota) {
 		r.skipped.WithLabelValues(SkipQuota).Inc()
-		r.end(done, r.estimate(now))
+		r.end(done, r.estimate(now), SkipQuota)
 		return
 	}
 	next := result{pages: t.total(), took: took, err: err}
 	if err != nil {
 		e.failures++
 		level.Error(r.opts.Logger).Log("msg", "refreshing the chat list failed", "pages", t.total(), "failures", e.failures, "err", err)
-		r.end(done, &next)
+		r.end(done, &next, "")
 		return
 	}
 	e.failures = 0
@@ -292,15 +301,16 @@ func (r *Refresher) run(done chan struct{}, now time.Time, p plan) {
 		Counts: e.served(now), Pages: t.total(), Duration: took,
 		RefreshedAt: now, Coverage: e.state.covered,
 	}
-	r.end(done, &next)
+	r.end(done, &next, "")
 }
 
 // end ends a turn, publishing next unless it is nil (a held-back pull: the
 // last result stays served; a failed refresh keeps the last numbers for
-// nothing, its error is served).
-func (r *Refresher) end(done chan struct{}, next *result) {
+// nothing, its error is served); heldBy is why it held back, if it did.
+func (r *Refresher) end(done chan struct{}, next *result, heldBy string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.heldBy = heldBy
 	if next != nil {
 		served := r.last.served
 		r.last = *next

@@ -3,6 +3,7 @@ package refresh
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -354,5 +355,35 @@ func TestYoungQueuedChatsAreReadFirst(t *testing.T) {
 	youngPage := r.opts.FirstPage + r.eng.state.index(r.eng.state.byID["young"])/apiclient.PageSize
 	if pages[0].page != youngPage {
 		t.Errorf("pages by worth %v; want the young chat's page %d first", pages, youngPage)
+	}
+}
+
+// TestHeldBackTeamSaysItIsTheQuota: a team that starts when its tenant's
+// share is spent (by the tenant's other teams, under this or another name)
+// reads nothing, and says that the quota holds it back, not that its first
+// refresh is still running.
+func TestHeldBackTeamSaysItIsTheQuota(t *testing.T) {
+	tt := newTestTenant(t, simulator.Config{Seed: 3, History: 200, QuotaPerDay: 1000})
+	q := NewQuota(0.5, 1000)
+	// What the tenant's other teams spent: the whole share.
+	other := q.join()
+	k := other.reserve(tt.clock.Now(), apiclient.RateLimit{}, 1000)
+	other.release(tt.clock.Now(), k, k)
+	other.leave()
+	if k != 500 {
+		t.Fatalf("the other teams spent %d, want the share of 500", k)
+	}
+
+	r := tt.refresher(Options{FirstPage: 1, Quota: q})
+	before := tt.Requests()
+	_, err := r.Snapshot(context.Background())
+	if !errors.Is(err, ErrHeldByQuota) {
+		t.Errorf("Snapshot: %v, want %v", err, ErrHeldByQuota)
+	}
+	if n := tt.Requests() - before; n != 0 {
+		t.Errorf("%d requests past the spent share", n)
+	}
+	if skipped := counterValue(t, r, "imichat_refresh_skipped_total", SkipQuota); skipped != 1 {
+		t.Errorf("imichat_refresh_skipped_total{reason=\"quota\"} = %v, want 1", skipped)
 	}
 }

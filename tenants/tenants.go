@@ -1,24 +1,29 @@
 // Package tenants runs the teams of the configuration file. Per tenant it
-// holds one HTTP client (its own connection pool), one token file and one
-// refresh.Quota that all the tenant's teams draw on; per team an API
-// client, the team's counters and a refresher with its merged state.
+// holds one HTTP client (its own connection pool) and one token file; per
+// API tenant (the origin of the tenants' URLs, see config.Origin) one
+// refresh.Quota that the teams of every tenant of that origin draw on; per
+// team an API client, the team's counters and a refresher with its merged
+// state.
 //
 // Apply takes a new configuration, as a reload does: a tenant whose
-// connection did not change keeps its client and quota, a team whose
-// settings did not change keeps its refresher and so its state, and what
-// was removed stops and is freed. Tenants share nothing: one's expired
-// token, slow API or long history does not touch another's probes.
+// connection did not change keeps its client, an origin still configured
+// keeps its quota (under whatever tenant name), a team whose settings did
+// not change keeps its refresher and so its state, and what was removed
+// stops and is freed. Tenants of different origins share nothing: one's
+// expired token, slow API or long history does not touch another's probes.
 package tenants
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -28,6 +33,7 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
 	"github.com/imichat-exporter/imichat_exporter/collector"
 	"github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/internal/boundedfile"
 	"github.com/imichat-exporter/imichat_exporter/refresh"
 )
 
@@ -45,7 +51,10 @@ type Defaults struct {
 	QuotaShare     float64
 	DailyBudget    int64
 	RawCounts      bool
-	Logger         log.Logger
+	// StoragePath, when set, is the directory of the quotas' journals
+	// (refresh.OpenJournal): what each API tenant spent survives a restart.
+	StoragePath string
+	Logger      log.Logger
 	// NewHTTPClient builds a tenant's HTTP client; nil: prometheus/common's
 	// client from the tenant's http_client settings. Tests give an
 	// in-process transport.
@@ -83,9 +92,20 @@ type tenant struct {
 	cfg    *config.Tenant
 	client *http.Client
 	token  *apiclient.FileToken
-	limits *collector.RateLimits
-	quota  *refresh.Quota
+	api    *apiTenant            // while Apply plans
+	limits *collector.RateLimits // its API tenant's
+	quota  *refresh.Quota        // its API tenant's
 	teams  map[string]*Team
+}
+
+// apiTenant is what the tenants of one origin share: the API's quota and
+// its rate-limit headers, and, while Apply plans, the strictest of their
+// quota settings.
+type apiTenant struct {
+	quota  *refresh.Quota
+	limits *collector.RateLimits
+	share  float64
+	budget int64
 }
 
 // Set is the running tenants and teams. Its methods are safe for
@@ -93,9 +113,18 @@ type tenant struct {
 type Set struct {
 	defaults Defaults
 
+	applying sync.Mutex // one Apply at a time; held while files are read
+
+	// mu guards tenants and closed. It is never held during file or
+	// network I/O (building an HTTP client reads its TLS files): a reload
+	// whose file hangs must not hold up the probes.
 	mu      sync.RWMutex
 	tenants map[string]*tenant
+	closed  bool
 }
+
+// ErrClosed is Apply's error after Close.
+var ErrClosed = errors.New("the tenants are stopped")
 
 // New returns an empty set: Apply gives it its tenants.
 func New(d Defaults) *Set {
@@ -111,18 +140,53 @@ func New(d Defaults) *Set {
 }
 
 // Apply makes cfg the running configuration. It builds what is new before
-// it changes anything, so that an error leaves the running set as it was.
+// it changes anything, so that an error leaves the running set as it was,
+// and without holding the lock that probes take: only the commit, which
+// does no I/O, holds it.
 func (s *Set) Apply(cfg *config.Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.applying.Lock()
+	defer s.applying.Unlock()
+	s.mu.RLock()
+	current := s.tenants // replaced, never changed in place, and only by Apply (under applying) and Close
+	s.mu.RUnlock()
+
+	// One quota, and one record of the rate-limit headers, per API tenant
+	// (origin): the API counts its requests whichever name of the file
+	// they come from, so tenants of one origin share them, and a tenant
+	// renamed, or whose connection changed, keeps what was spent.
+	byOrigin := map[string]*apiTenant{}
+	for _, name := range slices.Sorted(maps.Keys(current)) {
+		t := current[name]
+		if o := config.Origin(t.cfg.URL); byOrigin[o] == nil {
+			byOrigin[o] = &apiTenant{quota: t.quota, limits: t.limits}
+		}
+	}
+	apiTenantOf := func(tc *config.Tenant) *apiTenant {
+		o := config.Origin(tc.URL)
+		a := byOrigin[o]
+		if a == nil {
+			a = &apiTenant{limits: &collector.RateLimits{}}
+			byOrigin[o] = a
+		}
+		// The strictest of the tenants' settings holds.
+		if share := s.quotaShare(tc); a.share == 0 || share < a.share {
+			a.share = share
+		}
+		if budget := s.dailyBudget(tc); a.budget == 0 || budget < a.budget {
+			a.budget = budget
+		}
+		return a
+	}
 
 	// Plan: every new connection is built here, where it may fail.
 	next := make(map[string]*tenant, len(cfg.Tenants))
+	var built []*http.Client
 	var errs []error
 	for _, name := range cfg.Names() {
 		tc := cfg.Tenants[name]
-		if old := s.tenants[name]; old != nil && old.cfg.SameConnection(tc) {
-			next[name] = &tenant{name: name, cfg: tc, client: old.client, token: old.token, limits: old.limits, quota: old.quota}
+		api := apiTenantOf(tc)
+		if old := current[name]; old != nil && old.cfg.SameConnection(tc) {
+			next[name] = &tenant{name: name, cfg: tc, client: old.client, token: old.token, api: api}
 			continue
 		}
 		client, err := s.defaults.NewHTTPClient(name, tc.HTTPClient)
@@ -130,29 +194,59 @@ func (s *Set) Apply(cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("tenant %q: http_client: %w", name, err))
 			continue
 		}
-		t := &tenant{name: name, cfg: tc, client: client,
-			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, limits: &collector.RateLimits{}}
-		// The API counts a tenant's requests wherever they come from:
-		// what the old connection spent stays counted.
-		if old := s.tenants[name]; old != nil && old.cfg.URL == tc.URL {
-			t.quota = old.quota
+		built = append(built, client)
+		if old := current[name]; old == nil || old.cfg.AccessTokenFile != tc.AccessTokenFile {
+			if boundedfile.WorldReadable(tc.AccessTokenFile) {
+				level.Warn(s.defaults.Logger).Log("msg", "the access token file is readable by every user of this machine; chmod 600 it",
+					"tenant", name, "file", tc.AccessTokenFile)
+			}
 		}
-		next[name] = t
+		next[name] = &tenant{name: name, cfg: tc, client: client,
+			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, api: api}
+	}
+	// New API tenants' quotas, with what their journals say was spent
+	// (--storage.path): read here, not under the lock.
+	for _, o := range slices.Sorted(maps.Keys(byOrigin)) {
+		a := byOrigin[o]
+		if a.quota != nil || a.share == 0 {
+			continue
+		}
+		a.quota = refresh.NewQuota(a.share, a.budget)
+		if s.defaults.StoragePath != "" {
+			if err := refresh.OpenJournal(s.defaults.StoragePath, o, a.quota, s.defaults.Now, log.With(s.defaults.Logger, "origin", o)); err != nil {
+				errs = append(errs, fmt.Errorf("origin %s: %w", o, err))
+			}
+		}
+	}
+	closeBuilt := func() {
+		for _, c := range built {
+			c.CloseIdleConnections()
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		closeBuilt()
 		return err
 	}
 
-	// Commit: nothing below fails.
+	// Commit: nothing below fails, nor reads a file.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		closeBuilt()
+		return ErrClosed
+	}
+	for _, a := range byOrigin {
+		if a.share > 0 { // a tenant of the file still reaches it
+			a.quota.SetLimits(a.share, a.budget)
+		}
+	}
 	for name, t := range next {
 		old := s.tenants[name]
-		if t.quota == nil {
-			t.quota = refresh.NewQuota(s.quotaShare(t.cfg), s.dailyBudget(t.cfg))
-		} else {
-			t.quota.SetLimits(s.quotaShare(t.cfg), s.dailyBudget(t.cfg))
-		}
+		t.quota, t.limits = t.api.quota, t.api.limits
 		t.teams = make(map[string]*Team, len(t.cfg.Teams))
-		sameConnection := old != nil && old.client == t.client
+		// A team keeps its refresher, and so its state, while its
+		// connection and its quota stay.
+		sameConnection := old != nil && old.client == t.client && old.quota == t.quota
 		want := s.settings(t.cfg)
 		for _, id := range t.cfg.Teams {
 			if sameConnection {
@@ -187,7 +281,8 @@ func (s *Set) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// Close stops every team.
+// Close stops every team; Apply does nothing after it. It does not wait
+// for an Apply reading its files.
 func (s *Set) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -195,6 +290,7 @@ func (s *Set) Close() {
 		t.close()
 	}
 	s.tenants = map[string]*tenant{}
+	s.closed = true
 }
 
 func (t *tenant) close() {
@@ -270,9 +366,15 @@ func (e *LookupError) Error() string { return e.msg }
 // maxEcho bounds what a lookup error repeats of its caller's input.
 const maxEcho = 64
 
+// echo quotes what the caller sent, cut to maxEcho bytes on a character's
+// boundary.
 func echo(s string) string {
 	if len(s) > maxEcho {
-		s = s[:maxEcho] + "…"
+		n := maxEcho
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
 	}
 	return fmt.Sprintf("%q", s)
 }
@@ -323,6 +425,13 @@ func (t *tenant) teamIDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// Len is the number of running tenants.
+func (s *Set) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.tenants)
 }
 
 // Targets lists the running teams as tenant/team pairs, sorted.

@@ -154,6 +154,9 @@ func TestLookup(t *testing.T) {
 		{"x", "1", `unknown tenant "x"`},
 		{"a", "9", `unknown team "9" of tenant "a"`},
 		{strings.Repeat("z", 500), "", `unknown tenant "` + strings.Repeat("z", maxEcho)},
+		// Cut on a character's boundary: byte 64 is inside an é.
+		{"a" + strings.Repeat("é", 40), "", `unknown tenant "a` + strings.Repeat("é", 31) + `…"`},
+		{"a", "z" + strings.Repeat("€", 30), `unknown team "z` + strings.Repeat("€", 21) + `…" of tenant "a"`},
 	}
 	for _, c := range cases {
 		team, err := s.Lookup(c.tenant, c.team)
@@ -163,6 +166,9 @@ func TestLookup(t *testing.T) {
 			var le *LookupError
 			if !errors.As(err, &le) {
 				t.Errorf("Lookup(%q, %q): %T, want a *LookupError", c.tenant, c.team, err)
+			}
+			if strings.Contains(got, `\x`) || strings.Contains(got, "1, 2") {
+				t.Errorf("Lookup(%.20q, %q) = %q: a character cut in half, or the tenant's teams listed", c.tenant, c.team, got)
 			}
 			if len(got) > 200 {
 				t.Errorf("Lookup(%.20q…): error of %d bytes echoes its input", c.tenant, len(got))
@@ -201,5 +207,69 @@ func TestDefaultTeamStaysWhenTeamsAreAdded(t *testing.T) {
 	}
 	if got := mustLookup(t, s, "b", "10"); got.ID != "10" {
 		t.Errorf("team 10: %s", got.ID)
+	}
+}
+
+// TestTenantsOfOneOriginShareAQuota: tenants whose URLs reach one API
+// tenant (one origin, however spelt) draw on one quota and one record of
+// its rate-limit headers, whatever their names; a tenant renamed at a
+// reload keeps the quota, and so what was spent; another origin has its
+// own.
+func TestTenantsOfOneOriginShareAQuota(t *testing.T) {
+	entry := func(name, url string) string {
+		return "  " + name + ":\n    url: " + url + "\n    access_token_file: a.token\n    teams: [\"1\"]\n"
+	}
+	cases := []struct {
+		name      string
+		first     string
+		next      string   // "" no reload
+		sameQuota []string // tenants (of next, or first) that must share one quota
+		ownQuota  string   // a tenant that must have a quota of its own; "" none
+		keep      [2]string
+	}{
+		{"two names, one url", entry("a", "https://a.imi.chat") + entry("b", "https://a.imi.chat") + entry("c", "https://c.imi.chat"), "",
+			[]string{"a", "b"}, "c", [2]string{}},
+		{"three spellings of one url", entry("a", "https://a.imi.chat") + entry("b", "https://A.imi.chat:443/") + entry("c", "https://a.imi.chat./v3"), "",
+			[]string{"a", "b", "c"}, "", [2]string{}},
+		{"another port", entry("a", "https://a.imi.chat") + entry("b", "https://a.imi.chat:8443"), "",
+			[]string{"a"}, "b", [2]string{}},
+		{"renamed", entry("a", "https://a.imi.chat"), entry("a-renamed", "https://a.imi.chat"),
+			[]string{"a-renamed"}, "", [2]string{"a", "a-renamed"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := newTestSet(nil)
+			defer s.Close()
+			if err := s.Apply(testConfig(t, dir, "tenants:\n"+c.first)); err != nil {
+				t.Fatal(err)
+			}
+			var before *Team
+			if c.keep[0] != "" {
+				before = mustLookup(t, s, c.keep[0], "1")
+			}
+			if c.next != "" {
+				if err := s.Apply(testConfig(t, dir, "tenants:\n"+c.next)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := mustLookup(t, s, c.sameQuota[0], "1")
+			for _, name := range c.sameQuota[1:] {
+				if got := mustLookup(t, s, name, "1"); got.quota != first.quota {
+					t.Errorf("%s and %s reach one API tenant but have two quotas", c.sameQuota[0], name)
+				}
+				s.mu.RLock()
+				if s.tenants[name].limits != s.tenants[c.sameQuota[0]].limits {
+					t.Errorf("%s and %s reach one API tenant but record its rate-limit headers apart", c.sameQuota[0], name)
+				}
+				s.mu.RUnlock()
+			}
+			if c.ownQuota != "" && mustLookup(t, s, c.ownQuota, "1").quota == first.quota {
+				t.Errorf("%s reaches another API tenant but shares %s's quota", c.ownQuota, c.sameQuota[0])
+			}
+			if before != nil && mustLookup(t, s, c.keep[1], "1").quota != before.quota {
+				t.Errorf("%s, renamed %s, lost its quota (what it spent)", c.keep[0], c.keep[1])
+			}
+		})
 	}
 }

@@ -514,7 +514,11 @@ func TestStatefulSet(t *testing.T) {
 	}
 
 	// The config reloader watches the config's directory and posts to the
-	// exporter's /-/reload.
+	// exporter's /-/reload, which the exporter serves only with
+	// --web.enable-lifecycle.
+	if !slices.Contains(c.Args, "--web.enable-lifecycle") {
+		t.Error("exporter: no --web.enable-lifecycle: the config-reloader's POST /-/reload would be refused")
+	}
 	r := container(t, sts, "config-reloader")
 	rdir, _ := secretMount(t, sts, r, cfgSecret.Name)
 	if rdir != dir {
