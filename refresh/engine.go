@@ -156,7 +156,11 @@ func (e *engine) plan(now time.Time) plan {
 	switch {
 	case p.headWorth/p.headExpected >= price:
 		p.why = whyHead
-	case best >= price && (p.headWorth+best)/(p.headExpected+1) >= price:
+	case best >= price && (p.headWorth+best)/(p.headExpected+1) >= price &&
+		float64(affordable) >= p.headExpected+1:
+		// The head is read first: an open page needs a page beyond it, or
+		// the refresh would read the head alone, pull after pull, and
+		// spend the pace on what was not worth it.
 		p.why = whyOpen
 	default:
 		p.hold = SkipQuota
@@ -273,18 +277,29 @@ func (e *engine) refresh(ctx context.Context, now time.Time, p plan, t tally) er
 		}
 	}
 
+	// A refresh that keeps the numbers fresh re-reads the page of the
+	// chat served as the oldest queued, whatever the price: the
+	// too-long alert rests on it, and when a stuck queue starts moving it
+	// is the first to leave (agents pick the longest waiting).
+	if p.why == whyMaxAge && pagesLeft > 0 {
+		if oldest := e.servedOldestQueued(now); oldest != nil {
+			page := e.opts.FirstPage + e.state.index(oldest)/apiclient.PageSize
+			err := read(PartOpen, 1, func(int) (int, error) {
+				return 1, e.readOpenPage(ctx, now, page)
+			})
+			if err != nil {
+				return fmt.Errorf("oldest queued chat: %w", err)
+			}
+		}
+	}
+
 	if pagesLeft > 0 && e.affordable() >= 1 {
 		for _, pw := range e.openPages(now, 0) {
 			if pw.worth < p.price || pagesLeft < 1 || e.affordable() < 1 {
 				break
 			}
 			err := read(PartOpen, 1, func(int) (int, error) {
-				page, err := e.opts.Fetcher.FetchPage(ctx, pw.page)
-				if err != nil {
-					return 1, fmt.Errorf("page %d: %w", pw.page, err)
-				}
-				e.state.replace(page.Chats, now, pw.page == e.opts.FirstPage, len(page.Chats) < apiclient.PageSize)
-				return 1, nil
+				return 1, e.readOpenPage(ctx, now, pw.page)
 			})
 			if err != nil {
 				return fmt.Errorf("open chats: %w", err)
@@ -303,6 +318,16 @@ func (e *engine) refresh(ctx context.Context, now time.Time, p plan, t tally) er
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
+	return nil
+}
+
+// readOpenPage re-reads one page of open chats.
+func (e *engine) readOpenPage(ctx context.Context, now time.Time, n int) error {
+	page, err := e.opts.Fetcher.FetchPage(ctx, n)
+	if err != nil {
+		return fmt.Errorf("page %d: %w", n, err)
+	}
+	e.state.replace(page.Chats, now, n == e.opts.FirstPage, len(page.Chats) < apiclient.PageSize)
 	return nil
 }
 

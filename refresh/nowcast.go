@@ -65,3 +65,31 @@ func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 		}
 	})
 }
+
+// servedOldestQueued is the chat the estimate at now serves as the oldest
+// queued (of every channel): the oldest of those more likely still queued
+// than not. nil: none, or no estimate yet.
+func (e *engine) servedOldestQueued(now time.Time) *entry {
+	if e.model.byStatus[apiclient.StatusQueued].evidence() < minQueueExits {
+		return nil
+	}
+	var oldest *entry
+	curves := map[string]queueCurve{}
+	for _, c := range e.state.queued {
+		if c.CreatedAt.IsZero() || (oldest != nil && !c.CreatedAt.Before(oldest.CreatedAt)) {
+			continue
+		}
+		if entered := enteredStatus(&c.Chat); now.After(c.readAt) {
+			curve, ok := curves[c.Channel]
+			if !ok {
+				curve = e.model.queueCurve(c.Channel)
+				curves[c.Channel] = curve
+			}
+			if curve.stillQueued(max(c.readAt.Sub(entered).Seconds(), 0), now.Sub(entered).Seconds()) <= 0.5 {
+				continue
+			}
+		}
+		oldest = c
+	}
+	return oldest
+}

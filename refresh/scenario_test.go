@@ -79,6 +79,7 @@ var (
 	scenarioSeeds = flag.Int("scenario.seeds", 5, "BenchmarkScenarios: seeds per scenario")
 	scenarioOnly  = flag.String("scenario.only", "", "BenchmarkScenarios: the scenarios to run, comma-separated (default all)")
 	scenarioEach  = flag.Bool("scenario.each", false, "BenchmarkScenarios: also a line per seed (scenario-seed <name> seed=<n> ...)")
+	scenarioRun   = flag.String("scenario.strategies", "", "BenchmarkScenarios: the strategies to run, comma-separated (default all; oracle needs exporter)")
 )
 
 const (
@@ -454,6 +455,16 @@ func (env *scenarioEnv) oracle(budget int64) scenarioOutcome {
 // scenarioStrategies are the strategies in the order of the lines.
 var scenarioStrategies = []string{"exporter", "raw", "constant", "oracle", "reference"}
 
+// strategiesToRun are the strategies -scenario.strategies names, in the
+// order of the lines; all by default.
+func strategiesToRun() []string {
+	if *scenarioRun == "" {
+		return scenarioStrategies
+	}
+	want := strings.Split(*scenarioRun, ",")
+	return slices.DeleteFunc(slices.Clone(scenarioStrategies), func(s string) bool { return !slices.Contains(want, s) })
+}
+
 // runScenarioSeed runs every strategy on one scenario and seed. took is
 // the wall time of each, and of building the centre and its truth
 // ("centre"): printed, never asserted.
@@ -466,7 +477,7 @@ func runScenarioSeed(sc scenarioCase, seed int64) (out map[string]scenarioOutcom
 	}
 	timed("centre", func() { env = newScenarioEnv(sc, seed) })
 	out = map[string]scenarioOutcome{}
-	for _, s := range scenarioStrategies {
+	for _, s := range strategiesToRun() {
 		timed(s, func() {
 			switch s {
 			case "exporter":
@@ -581,7 +592,7 @@ func BenchmarkScenarios(b *testing.B) {
 			mu.Lock()
 			defer mu.Unlock()
 			if *scenarioEach {
-				for _, s := range scenarioStrategies {
+				for _, s := range strategiesToRun() {
 					fmt.Println(strings.Replace(out[s].line(sc, s), "scenario "+sc.Name,
 						fmt.Sprintf("scenario-seed %s seed=%d", sc.Name, j.seed), 1))
 				}
@@ -598,13 +609,13 @@ func BenchmarkScenarios(b *testing.B) {
 				return
 			}
 			var perSeed []string
-			for _, k := range append([]string{"centre"}, scenarioStrategies...) {
+			for _, k := range append([]string{"centre"}, strategiesToRun()...) {
 				perSeed = append(perSeed, fmt.Sprintf("%s %.1fs", k, (took[j.idx][k]/time.Duration(*scenarioSeeds)).Seconds()))
 			}
 			lines := []string{fmt.Sprintf("# scenario %s: queued > %s for %v; oldest queued wait > %v for %v; true mean queued %s; %d seeds, done %v after the start; wall time a seed: %s",
 				sc.Name, num(sc.queuedThreshold), queuedFor, sc.oldestThreshold, oldestFor, num(trueMeans[j.idx]),
 				*scenarioSeeds, time.Since(start).Round(time.Second), strings.Join(perSeed, ", "))}
-			for _, s := range scenarioStrategies {
+			for _, s := range strategiesToRun() {
 				var total scenarioOutcome
 				for _, o := range done[j.idx] {
 					total.add(o[s])
