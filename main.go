@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -64,6 +65,8 @@ type config struct {
 	quotaShare             float64
 	dailyBudget            int64
 	insecureHTTP           bool
+	httpClientFile         string
+	httpClient             *promconfig.HTTPClientConfig // read from httpClientFile
 	rawCounts              bool
 	telemetryPath          string
 	storagePath            string
@@ -101,6 +104,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*config, 
 	app.Flag("imichat.raw-counts", "Serve every chat in the status it was last read in. By default a chat last read queued that has most probably been picked since, by the tenant's own queue times, counts as picked (see README).").
 		BoolVar(&cfg.rawCounts)
 	app.Flag("imichat.insecure-http", "Allow a plain-http upstream URL that is not on loopback (the token would cross the network in clear).").BoolVar(&cfg.insecureHTTP)
+	app.Flag("imichat.http-client-file", "Single-tenant mode: a YAML file holding the HTTP client settings of a tenant's http_client in --config.file (tls_config: ca_file, cert_file, key_file, server_name; proxy_url; follow_redirects …), checked the same way. Without it: the system's CAs and the proxy from the environment.").
+		PlaceHolder("FILE").StringVar(&cfg.httpClientFile)
 	app.Flag("storage.path", "Directory where the exporter keeps what it spent of each API tenant's quota in the last 24 hours (a small file per tenant), so that a restart does not spend the share again when the API sends no rate-limit headers. Empty: kept in memory only.").
 		PlaceHolder("DIR").StringVar(&cfg.storagePath)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&cfg.telemetryPath)
@@ -165,12 +170,18 @@ func (c *config) validate() error {
 	check(c.shard != "", "--config.shard needs --config.file")
 	check(c.enableLifecycle, "--web.enable-lifecycle needs --config.file: single-tenant mode has nothing to reload")
 	if c.demo {
-		check(c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet,
-			"--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv)
+		check(c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet || c.httpClientFile != "",
+			"--demo runs against a built-in tenant: unset --imichat.url, --imichat.team-id, --imichat.access-token-file, --imichat.http-client-file and "+tokenEnv)
 		return errors.Join(errs...)
 	}
 	if c.url == "" {
 		errs = append(errs, errors.New("set --imichat.url (or IMICHAT_URL) to the tenant's URL, or run with --demo"))
+	} else if c.httpClientFile != "" {
+		h, err := tenantconfig.LoadHTTPClient(c.httpClientFile, c.url, tenantconfig.Options{InsecureHTTP: c.insecureHTTP})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--imichat.http-client-file %w", err))
+		}
+		c.httpClient = h
 	} else if err := checkURL(c.url, c.insecureHTTP); err != nil {
 		errs = append(errs, err)
 	}
@@ -194,8 +205,8 @@ func (c *config) validate() error {
 // file.
 func (c *config) validateConfigFile() error {
 	var errs []error
-	if c.demo || c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet {
-		errs = append(errs, errors.New("--config.file names the tenants, teams and token files: unset --demo, --imichat.url, --imichat.team-id, --imichat.access-token-file and "+tokenEnv))
+	if c.demo || c.url != "" || c.teamID != "" || c.tokenFile != "" || c.tokenFromEnvSet || c.httpClientFile != "" {
+		errs = append(errs, errors.New("--config.file names the tenants, teams and token files: unset --demo, --imichat.url, --imichat.team-id, --imichat.access-token-file, --imichat.http-client-file and "+tokenEnv))
 	}
 	if c.shard != "" {
 		sh, err := tenantconfig.ParseShard(c.shard)
@@ -356,6 +367,15 @@ func serveOneTeam(ctx context.Context, cfg *config, registry *prometheus.Registr
 			TLSHandshakeTimeout: 10 * time.Second,
 			IdleConnTimeout:     90 * time.Second,
 		}},
+	}
+	if cfg.httpClient != nil {
+		// As a tenant's http_client is built in multi-target mode.
+		hc, err := promconfig.NewClientFromConfig(*cfg.httpClient, exporterName)
+		if err != nil {
+			closeUpstream()
+			return nil, fmt.Errorf("--imichat.http-client-file: %w", err)
+		}
+		client.HTTPClient = hc
 	}
 	quota := refresh.NewQuota(cfg.quotaShare, cfg.dailyBudget)
 	if cfg.storagePath != "" && !cfg.demo {

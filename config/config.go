@@ -194,15 +194,7 @@ func (t *Tenant) check(name string, opts Options) error {
 			errs = append(errs, errors.New(msg))
 		}
 	}
-	if err := CheckURL(t.URL, opts.InsecureHTTP); err != nil {
-		errs = append(errs, fmt.Errorf("url %w", err))
-	} else if !opts.InsecureHTTP && t.plainHTTPThroughProxy() {
-		// The loopback exception does not hold: the request goes to
-		// the proxy, in clear, token and all.
-		errs = append(errs, errors.New("url is plain http through http_client.proxy_url: the proxy would receive the access token in clear; use https or set --imichat.insecure-http"))
-	}
-	check(t.HTTPClient.TLSConfig.InsecureSkipVerify && !opts.InsecureHTTP,
-		"http_client.tls_config.insecure_skip_verify: the tenant's certificate would go unchecked, and whoever is on the way could read the access token; set --imichat.insecure-http to allow it")
+	errs = append(errs, CheckConnection(t.URL, &t.HTTPClient, opts)...)
 	if t.AccessTokenFile == "" {
 		errs = append(errs, errors.New("access_token_file is required: the token comes from a file, never from this one"))
 	} else if err := checkTokenFile(t.AccessTokenFile); err != nil {
@@ -224,7 +216,47 @@ func (t *Tenant) check(name string, opts Options) error {
 	check(t.FirstPage != nil && *t.FirstPage < 0, "first_page must not be negative")
 	check(t.Concurrency < 0, "concurrency must be at least 1")
 	check(t.Lookback != 0 && time.Duration(t.Lookback) < time.Hour, "lookback must be at least 1h")
-	h := &t.HTTPClient
+	return errors.Join(errs...)
+}
+
+// LoadHTTPClient reads single-tenant mode's --imichat.http-client-file: a
+// tenant's http_client on its own (CA, proxy, TLS), its relative paths
+// taken from the file's directory, checked as a tenant's is for rawURL.
+func LoadHTTPClient(path, rawURL string, opts Options) (*promconfig.HTTPClientConfig, error) {
+	raw, err := boundedfile.Read(path, MaxFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	h := promconfig.DefaultHTTPClientConfig
+	if err := yaml.UnmarshalStrict(raw, &h); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	h.SetDirectory(filepath.Dir(path))
+	if err := errors.Join(CheckConnection(rawURL, &h, opts)...); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &h, nil
+}
+
+// CheckConnection checks how the access token would travel to rawURL
+// through h: a tenant's url and http_client, or single-tenant mode's
+// --imichat.url and --imichat.http-client-file. One error per problem.
+func CheckConnection(rawURL string, h *promconfig.HTTPClientConfig, opts Options) []error {
+	var errs []error
+	check := func(bad bool, msg string) {
+		if bad {
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	if err := CheckURL(rawURL, opts.InsecureHTTP); err != nil {
+		errs = append(errs, fmt.Errorf("url %w", err))
+	} else if !opts.InsecureHTTP && plainHTTPThroughProxy(rawURL, h) {
+		// The loopback exception does not hold: the request goes to
+		// the proxy, in clear, token and all.
+		errs = append(errs, errors.New("url is plain http through http_client.proxy_url: the proxy would receive the access token in clear; use https or set --imichat.insecure-http"))
+	}
+	check(h.TLSConfig.InsecureSkipVerify && !opts.InsecureHTTP,
+		"http_client.tls_config.insecure_skip_verify: the tenant's certificate would go unchecked, and whoever is on the way could read the access token; set --imichat.insecure-http to allow it")
 	check(h.BasicAuth != nil || h.Authorization != nil || h.OAuth2 != nil || h.BearerToken != "" || h.BearerTokenFile != "",
 		"http_client must not set credentials (basic_auth, authorization, oauth2, bearer_token): the access token comes from access_token_file")
 	check(h.HTTPHeaders != nil, "http_client.http_headers is not supported: the exporter sets the API's headers itself")
@@ -244,12 +276,16 @@ func (t *Tenant) check(name string, opts Options) error {
 			errs = append(errs, fmt.Errorf("http_client.tls_config.%s: %w", f.key, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func (t *Tenant) plainHTTPThroughProxy() bool {
-	u, err := url.Parse(t.URL)
-	return err == nil && u.Scheme == "http" && t.HTTPClient.ProxyURL.URL != nil
+	return plainHTTPThroughProxy(t.URL, &t.HTTPClient)
+}
+
+func plainHTTPThroughProxy(rawURL string, h *promconfig.HTTPClientConfig) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Scheme == "http" && h.ProxyURL.URL != nil
 }
 
 // Insecure says how the tenant's access token is exposed on the way, as
