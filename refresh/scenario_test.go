@@ -947,3 +947,34 @@ func TestScenarioReference(t *testing.T) {
 		t.Errorf("a constant of %.1f caught %d episodes above %v", constant.errSum, constant.queued.detected, sc.queuedThreshold)
 	}
 }
+
+// TestScenarioStallCaught holds the exporter to issue 16's first incident:
+// on the stall (seed 1: every agent stops picking for 45 minutes), every
+// episode of both queue alerts that the truth raises, the exporter's
+// served numbers raise too, with a mean delay under 3 minutes, closer to
+// the truth than the day's mean served as a constant, within the share.
+// Before the queue's pace was learned from the re-reads, it caught none.
+func TestScenarioStallCaught(t *testing.T) {
+	sc := scenarioCases[slices.IndexFunc(scenarioCases, func(c scenarioCase) bool { return c.Name == "stall" })]
+	env := newScenarioEnv(sc, 1)
+	exp, constant := env.exporter(false), env.constant()
+	t.Log(exp.line(sc, "exporter"))
+	for _, a := range []struct {
+		name  string
+		score alertScore
+	}{{"too many queued", exp.queued}, {"queued too long", exp.oldest}} {
+		s := a.score
+		if s.truth < 1 || s.detected != s.truth {
+			t.Errorf("%s: the exporter caught %d of %d episodes", a.name, s.detected, s.truth)
+		}
+		if m := mean(s.delays); m > 180 {
+			t.Errorf("%s: the exporter's mean delay %.0f s", a.name, m)
+		}
+	}
+	if e, c := exp.errSum/float64(exp.pulls), constant.errSum/float64(constant.pulls); e > c/2 {
+		t.Errorf("the exporter's mean error %.2f, the constant's %.2f", e, c)
+	}
+	if exp.maxDay > replayQuota*replayQuotaShare {
+		t.Errorf("the exporter made %d requests in 24 hours, over its share", exp.maxDay)
+	}
+}
