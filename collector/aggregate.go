@@ -48,6 +48,10 @@ type Counts struct {
 	ByTag           map[string]byStatus
 	ByFlag          map[string]byStatus
 	OldestCreated   map[StatusChannel]time.Time
+	// EstimatedArrived counts, by channel, the chats ByStatusChannel
+	// counts as queued on an estimate (ArrivedUnread): most probably
+	// arrived and still queued since the list's head was last read.
+	EstimatedArrived map[string]int
 	// EstimatedGone counts, by channel, the chats last read queued that
 	// ByStatusChannel counts as picked on an estimate (LeftQueue), not on a
 	// read.
@@ -135,14 +139,15 @@ func (c *Counts) SetOldestQueued(chats func(yield func(*apiclient.Chat) bool)) {
 // under a scrape while the next refresh updates the original.
 func (c *Counts) Clone() *Counts {
 	out := &Counts{
-		Total:           c.Total,
-		ByStatusChannel: maps.Clone(c.ByStatusChannel),
-		ByAssignee:      cloneByStatus(c.ByAssignee),
-		ByAsset:         cloneByStatus(c.ByAsset),
-		ByTag:           cloneByStatus(c.ByTag),
-		ByFlag:          cloneByStatus(c.ByFlag),
-		OldestCreated:   maps.Clone(c.OldestCreated),
-		EstimatedGone:   maps.Clone(c.EstimatedGone),
+		Total:            c.Total,
+		ByStatusChannel:  maps.Clone(c.ByStatusChannel),
+		ByAssignee:       cloneByStatus(c.ByAssignee),
+		ByAsset:          cloneByStatus(c.ByAsset),
+		ByTag:            cloneByStatus(c.ByTag),
+		ByFlag:           cloneByStatus(c.ByFlag),
+		OldestCreated:    maps.Clone(c.OldestCreated),
+		EstimatedGone:    maps.Clone(c.EstimatedGone),
+		EstimatedArrived: maps.Clone(c.EstimatedArrived),
 	}
 	return out
 }
@@ -250,6 +255,14 @@ func (c *Counts) emit(ch chan<- prometheus.Metric, limit *LabelLimit) {
 			ch <- prometheus.MustNewConstMetric(estimatedGoneDesc, prometheus.GaugeValue, float64(n), channel)
 		}
 	}
+	for _, channel := range Channels {
+		ch <- prometheus.MustNewConstMetric(estimatedArrivedDesc, prometheus.GaugeValue, float64(c.EstimatedArrived[channel]), channel)
+	}
+	for channel, n := range c.EstimatedArrived {
+		if !slices.Contains(Channels, channel) {
+			ch <- prometheus.MustNewConstMetric(estimatedArrivedDesc, prometheus.GaugeValue, float64(n), channel)
+		}
+	}
 }
 
 // emitByStatus emits one gauge per entity and status; labels gives the
@@ -285,4 +298,21 @@ func (c *Counts) LeftQueue(channel string, n int) {
 		c.EstimatedGone = map[string]int{}
 	}
 	c.EstimatedGone[channel] += n
+}
+
+// ArrivedUnread counts n chats of a channel as queued that no read has
+// seen: a source that estimates how many have arrived since it last read
+// the list's head, and are still queued, says so here, and
+// EstimatedArrived (imichat_chats_queued_estimated_arrived) says how many.
+func (c *Counts) ArrivedUnread(channel string, n int) {
+	if n <= 0 {
+		return
+	}
+	channel = labelValue(channel)
+	c.ByStatusChannel[StatusChannel{apiclient.StatusQueued, channel}] += n
+	c.Total += n
+	if c.EstimatedArrived == nil {
+		c.EstimatedArrived = map[string]int{}
+	}
+	c.EstimatedArrived[channel] += n
 }

@@ -67,8 +67,9 @@ var (
 	chatsByFlagDesc = newDesc("chats_by_flag",
 		`Chats by the flag currently applied, and status; flag="" for chats without a flag.`,
 		"flag", "status")
-	estimatedGoneDesc = newDesc("chats_queued_estimated_gone", estimatedGoneHelp, "channel")
-	oldestCreatedDesc = newDesc("chats_oldest_created_timestamp_seconds",
+	estimatedGoneDesc    = newDesc("chats_queued_estimated_gone", estimatedGoneHelp, "channel")
+	estimatedArrivedDesc = newDesc("chats_queued_estimated_arrived", estimatedArrivedHelp, "channel")
+	oldestCreatedDesc    = newDesc("chats_oldest_created_timestamp_seconds",
 		"Creation time of the oldest chat by status and channel, in Unix seconds, for open statuses (queued, picked, onhold) only; absent when there is none.",
 		"status", "channel")
 	refreshDurationDesc = newDesc("last_refresh_duration_seconds",
@@ -106,12 +107,14 @@ func NewChatCollector(ctx context.Context, source Source, logger log.Logger, opt
 	return c
 }
 
+const estimatedArrivedHelp = "Chats imichat_chats counts as queued that no read has seen: most probably arrived since the list's head was last read, and still queued (the tenant's own arrival rate and queue times say so). The other part of the queued count that rests on an estimate. Every documented channel is present; 0 with --imichat.raw-counts."
+
 const estimatedGoneHelp = "Chats last read queued that imichat_chats counts as picked because they have most probably left the queue since (the tenant's own queue times say so), not because a read saw them leave: the part of the queued count that rests on an estimate. imichat_chats{status=\"queued\"} plus this is the queued count as last read. Every documented channel is present; 0 with --imichat.raw-counts."
 
 // Describe sends the descriptors of every metric the collector can emit.
 func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, chatsDesc, chatsByAssigneeDesc, chatsByAssetDesc,
-		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, estimatedGoneDesc, refreshDurationDesc, refreshPagesDesc, lastRefreshDesc, coverageDesc} {
+		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, estimatedGoneDesc, estimatedArrivedDesc, refreshDurationDesc, refreshPagesDesc, lastRefreshDesc, coverageDesc} {
 		ch <- d
 	}
 }

@@ -422,3 +422,35 @@ func TestSetOldestQueued(t *testing.T) {
 		t.Errorf("oldest created %v, want %v", counts.OldestCreated, want)
 	}
 }
+
+// TestChatCollectorEstimatedArrived: chats a source counts as queued
+// without a read join imichat_chats' queued and the total, and
+// imichat_chats_queued_estimated_arrived says how many, every documented
+// channel present.
+func TestChatCollectorEstimatedArrived(t *testing.T) {
+	counts := aggregate(population)
+	counts.ArrivedUnread("sms", 3)
+	counts.ArrivedUnread("whatsapp", 0) // nothing
+	if counts.Total != len(population)+3 {
+		t.Errorf("total %d, want %d", counts.Total, len(population)+3)
+	}
+	want := map[[2]string]int{
+		{"queued", "sms"}: 5, {"queued", "whatsapp"}: 1, {"picked", "livechat"}: 1,
+		{"onhold", "email"}: 1, {"closed", "sms"}: 1, {"picked", "telegram"}: 1,
+	}
+	var arrived []string
+	for _, ch := range Channels {
+		n := 0
+		if ch == "sms" {
+			n = 3
+		}
+		arrived = append(arrived, fmt.Sprintf(`imichat_chats_queued_estimated_arrived{channel=%q} %d`, ch, n))
+	}
+	sort.Strings(arrived)
+	c := NewChatCollector(context.Background(), staticSource{snap: Snapshot{Counts: counts}}, nil)
+	exposition := gridExposition(want) + "# HELP imichat_chats_queued_estimated_arrived " + estimatedArrivedHelp + "\n" +
+		"# TYPE imichat_chats_queued_estimated_arrived gauge\n" + strings.Join(arrived, "\n") + "\n"
+	if err := testutil.CollectAndCompare(c, strings.NewReader(exposition), "imichat_chats", "imichat_chats_queued_estimated_arrived"); err != nil {
+		t.Error(err)
+	}
+}

@@ -120,6 +120,7 @@ var metricLabels = map[string][]string{
 	"imichat_chats":                                     {"status", "channel"},
 	"imichat_chats_oldest_created_timestamp_seconds":    {"status", "channel"},
 	"imichat_chats_queued_estimated_gone":               {"channel"},
+	"imichat_chats_queued_estimated_arrived":            {"channel"},
 	"imichat_chats_by_assignee":                         {"assignee", "status"},
 	"imichat_chats_by_asset":                            {"channel", "asset_id", "asset_name", "status"},
 	"imichat_chats_by_tag":                              {"tag", "status"},
@@ -486,7 +487,7 @@ func statusesSelected(e parser.Expr) []string {
 		if !ok || !strings.HasPrefix(vs.Name, "imichat_chats") {
 			return nil
 		}
-		if vs.Name == "imichat_chats_queued_estimated_gone" { // queued chats, without a status label
+		if vs.Name == "imichat_chats_queued_estimated_gone" || vs.Name == "imichat_chats_queued_estimated_arrived" { // queued chats, without a status label
 			out = append(out, "queued")
 			return nil
 		}

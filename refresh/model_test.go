@@ -215,6 +215,9 @@ func TestModelPaceFactor(t *testing.T) {
 		from    float64 // seconds in the queue at the start of the 60
 	}
 	pooled := func(o, e float64) float64 { return (o + pacePrior) / (e + pacePrior) }
+	// own is a channel's factor: o seen of e expected on it, the pooled
+	// factor its prior.
+	own := func(o, e, pooled float64) float64 { return (o + pacePrior*pooled) / (e + pacePrior) }
 	for _, tc := range []struct {
 		name    string
 		batches []batch
@@ -223,15 +226,15 @@ func TestModelPaceFactor(t *testing.T) {
 	}{
 		{"nothing seen: 1", nil, "sms", 1},
 		{"as expected: 1", []batch{{"sms", 10, 10, 0}}, "sms", 1},
-		{"none of 10 expected, 10 min in the queue", []batch{{"sms", 10, 0, 600}}, "sms", 2 * pooled(0, 10) / 12},
-		{"none of 10 expected: far below 1", []batch{{"sms", 10, 0, 0}}, "sms", 2 * pooled(0, 10) / 12},
-		{"none of 3 expected: already below 0.2", []batch{{"sms", 3, 0, 0}}, "sms", 2 * pooled(0, 3) / 5},
-		{"half of 10", []batch{{"sms", 10, 5, 0}}, "sms", (5 + 2*pooled(5, 10)) / 12},
-		{"twice as many: above 1", []batch{{"sms", 10, 20, 0}}, "sms", (20 + 2*pooled(20, 10)) / 12},
+		{"none of 10 expected, 10 min in the queue", []batch{{"sms", 10, 0, 600}}, "sms", own(0, 10, pooled(0, 10))},
+		{"none of 10 expected: far below 1", []batch{{"sms", 10, 0, 0}}, "sms", own(0, 10, pooled(0, 10))},
+		{"none of 3 expected: below 1", []batch{{"sms", 3, 0, 0}}, "sms", own(0, 3, pooled(0, 3))},
+		{"half of 10", []batch{{"sms", 10, 5, 0}}, "sms", own(5, 10, pooled(5, 10))},
+		{"twice as many: above 1", []batch{{"sms", 10, 20, 0}}, "sms", own(20, 10, pooled(20, 10))},
 		{"a channel with nothing seen: the pooled factor", []batch{{"sms", 10, 0, 0}}, "whatsapp", pooled(0, 10)},
 		{"an undocumented channel: the pooled factor", []batch{{"sms", 10, 0, 0}}, "fax", pooled(0, 10)},
 		{"little evidence leans on the pooled", []batch{{"sms", 20, 0, 0}, {"email", 1, 1, 0}}, "email",
-			(1 + 2*pooled(1, 21)) / 3},
+			own(1, 1, pooled(1, 21))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := knownModel(1.0 / 60)

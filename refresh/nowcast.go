@@ -56,6 +56,9 @@ func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 	for ch, n := range gone {
 		c.LeftQueue(ch, int(math.Round(n)))
 	}
+	for ch, n := range e.unseenQueued(now) {
+		c.ArrivedUnread(ch, int(math.Round(n)))
+	}
 	// The oldest queued chats, of those more likely still queued than not.
 	c.SetOldestQueued(func(yield func(*apiclient.Chat) bool) {
 		for _, p := range queued {
@@ -92,4 +95,43 @@ func (e *engine) servedOldestQueued(now time.Time) *entry {
 		oldest = c
 	}
 	return oldest
+}
+
+// unseenQueued is, by channel, how many of the chats that have arrived
+// since the head was last read are most probably still queued: between
+// reads, the chats read queued leave the queue while new ones join it,
+// and serving the first without the second would put the count below the
+// truth on every pull the engine holds back. The arrival rate is the
+// model's; the channels share it as the chats created in the last hour
+// did.
+func (e *engine) unseenQueued(now time.Time) map[string]float64 {
+	span := now.Sub(e.lastHead).Seconds()
+	rate := e.model.arrivalRate()
+	if e.lastHead.IsZero() || span <= 0 || rate <= 0 {
+		return nil
+	}
+	share := map[string]float64{}
+	n := 0.0
+	since := e.lastHead.Add(-time.Hour)
+	for _, c := range e.state.list { // newest first
+		if c.CreatedAt.Before(since) {
+			break
+		}
+		share[c.Channel]++
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := map[string]float64{}
+	dt := span / areaSteps
+	for ch, k := range share {
+		curve := e.model.queueCurve(ch)
+		stay := 0.0
+		for i := range areaSteps {
+			stay += curve.stillQueued(0, (float64(i)+0.5)*dt) * dt
+		}
+		out[ch] = rate * k / n * stay
+	}
+	return out
 }
