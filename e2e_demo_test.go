@@ -30,7 +30,7 @@ func TestEndToEndDemoDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2eWriteFile(t, filepath.Join(promDir, "prometheus.yml"), fmt.Sprintf(`global:
+	prom := e2eStartPrometheus(t, promBin, promDir, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
@@ -41,15 +41,6 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, rulesPath, e2eJob, exporterAddr))
-	promAddr := e2eStartServer(t, "prometheus", promBin, promDir, func(addr string) []string {
-		return []string{
-			"--config.file=" + filepath.Join(promDir, "prometheus.yml"),
-			"--storage.tsdb.path=" + filepath.Join(promDir, "data"),
-			"--web.listen-address=" + addr,
-			"--web.external-url=http://" + addr + "/",
-		}
-	})
-	prom := &e2eProm{t: t, base: "http://" + promAddr}
 	upQuery := fmt.Sprintf(`sum_over_time(imichat_up{job=%q}[1m])`, e2eJob)
 	if !e2ePoll(e2eFirstScrapesBound, func() bool {
 		s, err := prom.query(upQuery)

@@ -85,16 +85,7 @@ func TestEndToEndMultiTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2eWriteFile(t, filepath.Join(promDir, "prometheus.yml"), string(promConfig))
-	promAddr := e2eStartServer(t, "prometheus", promBin, promDir, func(addr string) []string {
-		return []string{
-			"--config.file=" + filepath.Join(promDir, "prometheus.yml"),
-			"--storage.tsdb.path=" + filepath.Join(promDir, "data"),
-			"--web.listen-address=" + addr,
-			"--log.level=info",
-		}
-	})
-	prom := &e2eProm{t: t, base: "http://" + promAddr}
+	prom := e2eStartPrometheus(t, promBin, promDir, string(promConfig))
 
 	// Every target's chats, summed, under its tenant and team labels.
 	want := map[string]float64{

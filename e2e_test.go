@@ -163,7 +163,7 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2eWriteFile(t, filepath.Join(promDir, "prometheus.yml"), fmt.Sprintf(`global:
+	prom := e2eStartPrometheus(t, promBin, promDir, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
@@ -178,18 +178,8 @@ scrape_configs:
   - job_name: %q
     static_configs:
       - targets: [%q]
-`, rulesPath, amAddr, e2eJob, exporterAddr))
-	promAddr := e2eStartServer(t, "prometheus", promBin, promDir, func(addr string) []string {
-		return []string{
-			"--config.file=" + filepath.Join(promDir, "prometheus.yml"),
-			"--storage.tsdb.path=" + filepath.Join(promDir, "data"),
-			"--web.listen-address=" + addr,
-			"--web.external-url=http://" + addr + "/",
-			"--rules.alert.resend-delay=1s",
-			"--log.level=info",
-		}
-	})
-	prom := &e2eProm{t: t, base: "http://" + promAddr}
+`, rulesPath, amAddr, e2eJob, exporterAddr), "--rules.alert.resend-delay=1s")
+	promAddr := strings.TrimPrefix(prom.base, "http://")
 	am := &e2eAM{t: t, base: "http://" + amAddr, job: e2eJob, instance: exporterAddr}
 	serversUp := time.Now()
 	t.Logf("servers up after %v: tenant %s, exporter %s, alertmanager %s, prometheus %s",
@@ -755,6 +745,23 @@ func e2eStartExporter(t *testing.T, flags []string, addr string) {
 	t.Helper()
 	startExporter(t, flags)
 	waitFor(t, "http://"+addr+"/", e2eServerStartTimeout)
+}
+
+// e2eStartPrometheus writes config as dir/prometheus.yml and starts a
+// Prometheus on it (e2eStartServer), with extra flags.
+func e2eStartPrometheus(t *testing.T, bin, dir, config string, extra ...string) *e2eProm {
+	t.Helper()
+	e2eWriteFile(t, filepath.Join(dir, "prometheus.yml"), config)
+	addr := e2eStartServer(t, "prometheus", bin, dir, func(addr string) []string {
+		return append([]string{
+			"--config.file=" + filepath.Join(dir, "prometheus.yml"),
+			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=" + addr,
+			"--web.external-url=http://" + addr + "/",
+			"--log.level=info",
+		}, extra...)
+	})
+	return &e2eProm{t: t, base: "http://" + addr}
 }
 
 // e2eStartServer starts bin with args(addr) on a free 127.0.0.1 port and
