@@ -24,6 +24,34 @@ import (
 // read in this refresh is exact. The oldest queued chat of a channel is
 // the oldest more likely still queued than not.
 
+// queueOdds prices the chats last read queued at now: the probability
+// that each has left the queue since, each channel's life table and pace
+// looked up once.
+type queueOdds struct {
+	m      *model
+	now    time.Time
+	curves map[string]queueCurve
+}
+
+func (e *engine) queueOdds(now time.Time) *queueOdds {
+	return &queueOdds{m: e.model, now: now, curves: map[string]queueCurve{}}
+}
+
+// left is 0 for a chat read now, or without a creation time; a reopened
+// chat waits from its reopening.
+func (q *queueOdds) left(c *entry) float64 {
+	entered := enteredStatus(&c.Chat)
+	if entered.IsZero() || !q.now.After(c.readAt) {
+		return 0
+	}
+	curve, ok := q.curves[c.Channel]
+	if !ok {
+		curve = q.m.queueCurve(c.Channel)
+		q.curves[c.Channel] = curve
+	}
+	return 1 - curve.stillQueued(max(c.readAt.Sub(entered).Seconds(), 0), q.now.Sub(entered).Seconds())
+}
+
 // nowcast moves the chats that have most probably left the queue since
 // they were read, at now. It runs at every pull: each channel's life
 // table and pace are looked up once, and each queued chat priced once.
@@ -31,7 +59,7 @@ func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 	if e.model.byStatus[apiclient.StatusQueued].evidence() < minQueueExits {
 		return
 	}
-	curves := map[string]queueCurve{}
+	odds := e.queueOdds(now)
 	type priced struct {
 		c    *entry
 		left float64 // the probability that it has left the queue by now
@@ -39,17 +67,7 @@ func (e *engine) nowcast(c *collector.Counts, now time.Time) {
 	queued := make([]priced, 0, len(e.state.queued))
 	gone := map[string]float64{} // expected departures, by channel
 	for _, ch := range e.state.queued {
-		p := priced{c: ch}
-		// 0 for one read now, or without a creation time. A reopened
-		// chat waits from its reopening.
-		if entered := enteredStatus(&ch.Chat); !entered.IsZero() && now.After(ch.readAt) {
-			curve, ok := curves[ch.Channel]
-			if !ok {
-				curve = e.model.queueCurve(ch.Channel)
-				curves[ch.Channel] = curve
-			}
-			p.left = 1 - curve.stillQueued(max(ch.readAt.Sub(entered).Seconds(), 0), now.Sub(entered).Seconds())
-		}
+		p := priced{c: ch, left: odds.left(ch)}
 		queued = append(queued, p)
 		gone[ch.Channel] += p.left
 	}
@@ -77,20 +95,10 @@ func (e *engine) servedOldestQueued(now time.Time) *entry {
 		return nil
 	}
 	var oldest *entry
-	curves := map[string]queueCurve{}
+	odds := e.queueOdds(now)
 	for _, c := range e.state.queued {
-		if c.CreatedAt.IsZero() || (oldest != nil && !c.CreatedAt.Before(oldest.CreatedAt)) {
+		if c.CreatedAt.IsZero() || (oldest != nil && !c.CreatedAt.Before(oldest.CreatedAt)) || odds.left(c) >= 0.5 {
 			continue
-		}
-		if entered := enteredStatus(&c.Chat); now.After(c.readAt) {
-			curve, ok := curves[c.Channel]
-			if !ok {
-				curve = e.model.queueCurve(c.Channel)
-				curves[c.Channel] = curve
-			}
-			if curve.stillQueued(max(c.readAt.Sub(entered).Seconds(), 0), now.Sub(entered).Seconds()) <= 0.5 {
-				continue
-			}
 		}
 		oldest = c
 	}
