@@ -121,9 +121,9 @@ func (e *engine) unseenQueued(now time.Time) map[string]float64 {
 	share := map[string]float64{}
 	n := 0.0
 	since := e.lastHead.Add(-time.Hour)
-	for _, c := range e.state.list { // newest first
-		if c.CreatedAt.Before(since) {
-			break
+	for _, c := range e.state.list { // newest first, by their place in time
+		if c.key.Before(since) {
+			break // a chat without created_at has its neighbours' key
 		}
 		share[c.Channel]++
 		n++

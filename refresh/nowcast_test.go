@@ -3,6 +3,7 @@ package refresh
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -308,5 +309,42 @@ func TestRefreshesReadWhatTheyArePlannedFor(t *testing.T) {
 	}
 	if ageReadNoOpen > 0 {
 		t.Errorf("%d of %d refreshes forced by the numbers' age re-read no open page", ageReadNoOpen, ageRefreshes)
+	}
+}
+
+// TestUnseenArrivalsShareByChannel: the chats arrived since the head was
+// read join each channel's queue as the last hour's chats were shared,
+// a chat at the top without created_at (it takes its neighbours' place)
+// included, not ending the count.
+func TestUnseenArrivalsShareByChannel(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	r := New(Options{})
+	defer r.Close()
+	e := r.eng
+	e.state = newChatState()
+	readAt := now.Add(-10 * time.Minute)
+	var chats []apiclient.Chat
+	for i := range 40 { // newest first: 3 of 4 sms, 1 of 4 email, a minute apart
+		ch := "sms"
+		if i%4 == 3 {
+			ch = "email"
+		}
+		chats = append(chats, apiclient.Chat{ID: fmt.Sprint("c", i), Status: "closed", Channel: ch,
+			CreatedAt: readAt.Add(-time.Duration(i) * time.Minute)})
+	}
+	chats[0].CreatedAt = time.Time{} // the newest lacks created_at
+	e.state.replace(chats, readAt, true, true)
+	e.lastHead = readAt
+	e.model.sawArrivals(60, time.Hour, readAt) // one a minute
+	e.model.ageTo(now)
+	got := e.unseenQueued(now)
+	// The prior life table keeps most of ten minutes' ten arrivals queued.
+	sms, email := got["sms"], got["email"]
+	t.Logf("unseen queued: sms %.2f, email %.2f", sms, email)
+	if sms <= 0 || email <= 0 || math.Abs(sms/email-3) > 0.01 {
+		t.Errorf("unseen queued sms %.2f, email %.2f: want shares of 3 to 1", sms, email)
+	}
+	if total := sms + email; total > 10 || total < 1 {
+		t.Errorf("%.2f unseen chats counted queued of 10 arrived", total)
 	}
 }
