@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,16 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 
-	"github.com/prometheus/client_golang/prometheus"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-
-	"github.com/imichat-exporter/imichat_exporter/apiclient"
-	"github.com/imichat-exporter/imichat_exporter/collector"
-	"github.com/imichat-exporter/imichat_exporter/refresh"
-	"github.com/imichat-exporter/imichat_exporter/simulator"
+	"github.com/imichat-exporter/imichat_exporter/internal/metricset"
 )
 
 // The documentation's own tests: every relative link of every Markdown file
@@ -150,28 +142,12 @@ func docsExportedMetricNames(t *testing.T) []string {
 		}
 	}
 
-	start := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
-	tenant := simulator.New(simulator.Config{Token: "t", TeamID: "1", Seed: 1, History: 500,
-		Start: start, Clock: func() time.Time { return start }})
-	apiMetrics := collector.NewAPIMetrics()
-	u, _ := url.Parse("http://tenant.test")
-	client := &apiclient.Client{BaseURL: u, TeamID: "1", Token: apiclient.StaticToken("t"), Observer: apiMetrics,
-		HTTPClient: &http.Client{Transport: simulator.NewTransport(tenant)}}
-	source := refresh.New(refresh.Options{Fetcher: client, RateLimit: apiMetrics.RateLimit,
-		Now: func() time.Time { return start }})
-	if _, err := source.Snapshot(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.NewChatCollector(context.Background(), source, nil),
-		apiMetrics, versioncollector.NewCollector("imichat_exporter"), source,
-		collector.NewLabelLimit(collector.DefaultMaxLabelValues))
-	mfs, err := reg.Gather()
+	single, err := metricset.SingleTenantNames()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		add(mf.GetName())
+	for _, n := range single {
+		add(n)
 	}
 
 	f := startTwoTenants(t, 30, 30, 30)
