@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,28 +25,8 @@ func TestEndToEndDemoDashboard(t *testing.T) {
 	if err := os.MkdirAll(promDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rulesPath, err := filepath.Abs(e2eRulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom := e2eStartPrometheus(t, promBin, promDir, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %q
-scrape_configs:
-  - job_name: %q
-    static_configs:
-      - targets: [%q]
-`, rulesPath, e2eJob, exporterAddr))
-	upQuery := fmt.Sprintf(`sum_over_time(imichat_up{job=%q}[1m])`, e2eJob)
-	if !e2ePoll(e2eFirstScrapesBound, func() bool {
-		s, err := prom.query(upQuery)
-		return err == nil && len(s) == 1 && s[0].value >= 3
-	}) {
-		t.Fatalf("Prometheus did not scrape imichat_up 1 three times within %v: %s", e2eFirstScrapesBound, prom.diagnose(upQuery))
-	}
+	prom := e2eStartPrometheus(t, promBin, promDir, e2eScrapeConfig(t, exporterAddr, ""))
+	e2eAwaitGoodScrapes(t, prom)
 	start := time.Now()
 	panels := e2eRequirePanelData(t, prom, e2eDashboardQueries(t, nil), func(promql string) bool {
 		return !strings.Contains(promql, "imichat_exporter_config_")

@@ -159,26 +159,7 @@ receivers:
 			"--log.level=debug",
 		}
 	})
-	rulesPath, err := filepath.Abs(e2eRulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom := e2eStartPrometheus(t, promBin, promDir, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %q
-alerting:
-  alertmanagers:
-    - api_version: v2
-      static_configs:
-        - targets: [%q]
-scrape_configs:
-  - job_name: %q
-    static_configs:
-      - targets: [%q]
-`, rulesPath, amAddr, e2eJob, exporterAddr), "--rules.alert.resend-delay=1s")
+	prom := e2eStartPrometheus(t, promBin, promDir, e2eScrapeConfig(t, exporterAddr, amAddr), "--rules.alert.resend-delay=1s")
 	promAddr := strings.TrimPrefix(prom.base, "http://")
 	am := &e2eAM{t: t, base: "http://" + amAddr, job: e2eJob, instance: exporterAddr}
 	serversUp := time.Now()
@@ -187,13 +168,7 @@ scrape_configs:
 
 	// --- Phase 1: every dashboard panel has data.
 	phase1 := time.Now()
-	upQuery := fmt.Sprintf(`sum_over_time(imichat_up{job=%q}[1m])`, e2eJob)
-	if !e2ePoll(e2eFirstScrapesBound, func() bool {
-		s, err := prom.query(upQuery)
-		return err == nil && len(s) == 1 && s[0].value >= 3
-	}) {
-		t.Fatalf("Prometheus did not scrape imichat_up 1 three times within %v: %s", e2eFirstScrapesBound, prom.diagnose(upQuery))
-	}
+	e2eAwaitGoodScrapes(t, prom)
 	t.Logf("phase 1: 3 good scrapes after %v", time.Since(phase1).Round(time.Millisecond))
 	// The reload panels are multi-target mode's: TestEndToEndMultiTarget
 	// checks them.
@@ -745,6 +720,50 @@ func e2eStartExporter(t *testing.T, flags []string, addr string) {
 	t.Helper()
 	startExporter(t, flags)
 	waitFor(t, "http://"+addr+"/", e2eServerStartTimeout)
+}
+
+// e2eScrapeConfig is a Prometheus configuration that scrapes the exporter
+// at target every second as job e2eJob, evaluates the project's rules, and
+// sends alerts to the Alertmanager at alertmanager ("": none).
+func e2eScrapeConfig(t *testing.T, target, alertmanager string) string {
+	t.Helper()
+	rulesPath, err := filepath.Abs(e2eRulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerting := ""
+	if alertmanager != "" {
+		alerting = fmt.Sprintf(`alerting:
+  alertmanagers:
+    - api_version: v2
+      static_configs:
+        - targets: [%q]
+`, alertmanager)
+	}
+	return fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+%sscrape_configs:
+  - job_name: %q
+    static_configs:
+      - targets: [%q]
+`, rulesPath, alerting, e2eJob, target)
+}
+
+// e2eAwaitGoodScrapes waits (bounded) until Prometheus has scraped
+// imichat_up 1 three times.
+func e2eAwaitGoodScrapes(t *testing.T, prom *e2eProm) {
+	t.Helper()
+	upQuery := fmt.Sprintf(`sum_over_time(imichat_up{job=%q}[1m])`, e2eJob)
+	if !e2ePoll(e2eFirstScrapesBound, func() bool {
+		s, err := prom.query(upQuery)
+		return err == nil && len(s) == 1 && s[0].value >= 3
+	}) {
+		t.Fatalf("Prometheus did not scrape imichat_up 1 three times within %v: %s", e2eFirstScrapesBound, prom.diagnose(upQuery))
+	}
 }
 
 // e2eStartPrometheus writes config as dir/prometheus.yml and starts a
