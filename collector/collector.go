@@ -35,6 +35,9 @@ type Snapshot struct {
 	// created since some time) says here where it ends. Zero: the whole
 	// list.
 	Coverage time.Time
+	// Service is what the source has seen of the queue's service since
+	// it started; nil for a source that does not follow chats over time.
+	Service *ServiceLevel
 }
 
 // Source produces the chats to export. It must return an error, never a
@@ -117,6 +120,9 @@ func (c *ChatCollector) Describe(ch chan<- *prometheus.Desc) {
 		chatsByTagDesc, chatsByFlagDesc, oldestCreatedDesc, estimatedGoneDesc, estimatedArrivedDesc, refreshDurationDesc, refreshPagesDesc, lastRefreshDesc, coverageDesc} {
 		ch <- d
 	}
+	for _, d := range serviceDescs {
+		ch <- d
+	}
 }
 
 // Collect reads the source and emits its metrics. A failed read emits
@@ -143,4 +149,7 @@ func (c *ChatCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(coverageDesc, prometheus.GaugeValue, float64(snap.Coverage.UnixNano())/1e9)
 	}
 	snap.Counts.emit(ch, c.labelLimit)
+	if snap.Service != nil {
+		snap.Service.emit(ch)
+	}
 }

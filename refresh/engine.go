@@ -23,6 +23,9 @@ type engine struct {
 	state *chatState // nil until the first turn
 	model *model
 	pacer *pacer
+	// service counts what the reads show of the queue's service; it
+	// outlives a state that starts over.
+	service *serviceLog
 
 	// The head's last read: when, how far down it reached (positions from
 	// the top), and whether it reached the end of the list.
@@ -48,7 +51,8 @@ type allowances struct {
 }
 
 func newEngine(opts *Options) *engine {
-	return &engine{opts: opts, model: newModel(), pacer: opts.Quota.join()}
+	m := newModel()
+	return &engine{opts: opts, model: m, pacer: opts.Quota.join(), service: newServiceLog(m)}
 }
 
 // Why a refresh starts: the plan's reason, logged.
@@ -107,7 +111,7 @@ func (p plan) keyvals() []any {
 func (e *engine) plan(now time.Time) plan {
 	if e.state == nil {
 		e.state = newChatState()
-		e.state.observe = e.model.learn
+		e.state.observe = e.observe
 		return e.parts(now, e.accrue(now), whyFirst)
 	}
 	sinceTry := now.Sub(e.lastTry)
@@ -237,6 +241,8 @@ var errOutOfQuota = errors.New("the tenant's quota was spent by its other teams"
 func (e *engine) refresh(ctx context.Context, now time.Time, p plan, t tally) error {
 	cutoff := now.Add(-e.opts.Lookback)
 	e.state.prune(cutoff)
+	e.service.prune(cutoff)
+	e.service.start(now)
 	defer func() { e.state.prune(e.opts.Now().Add(-e.opts.Lookback)) }()
 	pagesLeft := e.opts.MaxPages
 	// read reads at most want pages with readPages, within the quota.
@@ -321,6 +327,13 @@ func (e *engine) refresh(ctx context.Context, now time.Time, p plan, t tally) er
 	return nil
 }
 
+// observe takes what one read showed of one chat: the model learns from
+// it, the service log counts it.
+func (e *engine) observe(o observation) {
+	e.model.learn(o)
+	e.service.see(o)
+}
+
 // readOpenPage re-reads one page of open chats.
 func (e *engine) readOpenPage(ctx context.Context, now time.Time, n int) error {
 	page, err := e.opts.Fetcher.FetchPage(ctx, n)
@@ -372,7 +385,7 @@ func (e *engine) readHead(ctx context.Context, now, cutoff time.Time, maxPages i
 	if !cold && !reached {
 		level.Info(e.opts.Logger).Log("msg", "the newest known chat lies deeper than one refresh reads; covering the window again from the top", "max_pages", maxPages)
 		s = newChatState()
-		s.observe = e.model.learn
+		s.observe = e.observe
 		e.state = s
 		cold = true
 	}

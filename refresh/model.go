@@ -26,6 +26,11 @@ type model struct {
 	// the queue of late against what the life tables expect.
 	pace map[string]*queuePace
 
+	// handle is the life table of the time from a chat's pick to its
+	// close, hold included: the service log feeds it with the chats whose
+	// pick it dated, and dates by it the picks no read saw.
+	handle *hazard
+
 	// Arrivals: new chats seen at the head, and the time they span,
 	// both decayed so that the rate follows the time of day.
 	arrivals, arrivalSeconds float64
@@ -33,7 +38,8 @@ type model struct {
 }
 
 func newModel() *model {
-	m := &model{byStatus: map[string]*hazard{}, queues: map[string]*hazard{}, pace: map[string]*queuePace{"": {}}}
+	m := &model{byStatus: map[string]*hazard{}, queues: map[string]*hazard{}, pace: map[string]*queuePace{"": {}},
+		handle: newHazard(hazardHalfLife)}
 	for _, s := range []string{apiclient.StatusQueued, apiclient.StatusPicked, apiclient.StatusOnHold} {
 		m.byStatus[s] = newHazard(hazardHalfLife)
 	}
@@ -270,6 +276,8 @@ func (m *model) ageTo(now time.Time) {
 		h.decay(now)
 		h.refreshCum()
 	}
+	m.handle.decay(now)
+	m.handle.refreshCum()
 }
 
 // changedArea is the probability that a chat read at readAt has left its

@@ -299,7 +299,7 @@ func (r *Refresher) run(done chan struct{}, now time.Time, p plan) {
 	e.lastServed = now
 	next.served = &collector.Snapshot{
 		Counts: e.served(now), Pages: t.total(), Duration: took,
-		RefreshedAt: now, Coverage: e.state.covered,
+		RefreshedAt: now, Coverage: e.state.covered, Service: e.service.level.Clone(),
 	}
 	r.end(done, &next, "")
 }
