@@ -182,7 +182,7 @@ docker: crossbuild
 ## scenario's thresholds, then one line per scenario and strategy.
 ## Benchmarks of a few minutes each, not tests.
 replay:
-	@$(GO) test -run '^$$' -bench '^Benchmark(Replay|Scenarios)$$' -benchtime 1x -timeout 60m ./refresh/ | grep -E '^(replay|scenario|# scenario) '
+	@$(GO) test -run '^$$' -bench '^Benchmark(Replay|Scenarios)$$' -benchtime 1x -timeout 60m ./refresh/ | grep -E '^(replay|service|scenario|# scenario) '
 
 ## bench: the benchmarks quoted in CONTRIBUTING.md.
 bench:

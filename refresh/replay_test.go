@@ -82,6 +82,10 @@ type outcome struct {
 	oldestErr   []float64 // per pull: |served − true| wait of the oldest queued chat, seconds
 	hasAge      bool
 	hasFirstUp  bool
+	// service holds what one Prometheus server (the first) was served of
+	// the service level at the first pull of each hour of the measured
+	// day, and at its end: increase() over each hour.
+	service []*collector.ServiceLevel
 }
 
 // served is what one pull got.
@@ -90,6 +94,9 @@ type served struct {
 	queued int
 	oldest time.Time // zero: no queued chat
 	at     time.Time // when the numbers were read
+	// service is the service level served; nil from a source that does
+	// not count it.
+	service *collector.ServiceLevel
 }
 
 // strategy answers a pull at now.
@@ -172,6 +179,9 @@ func (env *replayEnv) run(s strategy) outcome {
 		if at.Before(env.measureFrom) {
 			continue
 		}
+		if server == 0 && !at.Before(env.measureFrom.Add(time.Duration(len(out.service))*time.Hour)) {
+			out.service = append(out.service, lastServed[0].service)
+		}
 		out.requests += made
 		perHour[int(at.Sub(env.measureFrom)/time.Hour)] += made
 		last := lastServed[server]
@@ -186,6 +196,7 @@ func (env *replayEnv) run(s strategy) outcome {
 		out.err = append(out.err, math.Abs(float64(last.queued-queued)))
 		out.oldestErr = append(out.oldestErr, math.Abs(waitOf(last.oldest, answered)-waitOf(oldest, answered)))
 	}
+	out.service = append(out.service, lastServed[0].service)
 	for _, n := range perHour {
 		out.busiestHour = max(out.busiestHour, float64(n)/replayQuota)
 	}
@@ -229,7 +240,7 @@ func (s sourceStrategy) pull(time.Time) served {
 }
 
 func servedFrom(snap collector.Snapshot) served {
-	out := served{ok: true, queued: queuedOf(snap.Counts), at: snap.RefreshedAt}
+	out := served{ok: true, queued: queuedOf(snap.Counts), at: snap.RefreshedAt, service: snap.Service}
 	for _, ch := range collector.Channels {
 		if t, ok := oldestOf(snap.Counts, "queued", ch); ok && (out.oldest.IsZero() || t.Before(out.oldest)) {
 			out.oldest = t
@@ -503,8 +514,10 @@ func (o outcome) line(w workload, strategy string) string {
 }
 
 // replayWorkload runs the four strategies on one workload.
-func replayWorkload(tb testing.TB, w workload) (naive, constant, exporter, oracle outcome) {
-	exporter = replayExporter(newReplayEnv(tb, w))
+func replayWorkload(tb testing.TB, w workload) (naive, constant, exporter, oracle outcome, service serviceErrors) {
+	env := newReplayEnv(tb, w)
+	exporter = replayExporter(env)
+	service = measureService(env, exporter)
 	naive = replayNaive(newReplayEnv(tb, w))
 	constant = replayConstant(tb, w)
 	oracle = replayOracle(tb, w, exporter.requests)
@@ -527,9 +540,9 @@ func BenchmarkReplay(b *testing.B) {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				naive, constant, exporter, oracle := replayWorkload(b, w)
+				naive, constant, exporter, oracle, service := replayWorkload(b, w)
 				lines := []string{naive.line(w, "naive"), constant.line(w, "constant"),
-					exporter.line(w, "exporter"), oracle.line(w, "oracle")}
+					exporter.line(w, "exporter"), oracle.line(w, "oracle"), service.line(w)}
 				if exporter.maxDay > replayQuota*replayQuotaShare {
 					lines = append(lines, fmt.Sprintf("# %v: the exporter made %d requests in one 24-hour window", w, exporter.maxDay))
 				}
@@ -553,8 +566,10 @@ func TestQuotaReplay(t *testing.T) {
 	env := newReplayEnv(t, w)
 	exporter := replayExporter(env)
 	constant := replayConstant(t, w)
+	service := measureService(env, exporter)
 	t.Log(exporter.line(w, "exporter"))
 	t.Log(constant.line(w, "constant"))
+	t.Log(service.line(w))
 	if share := replayQuota * replayQuotaShare; exporter.maxDay > int64(share) {
 		t.Errorf("%d requests in one 24-hour window, more than the share of %.0f", exporter.maxDay, share)
 	}

@@ -370,6 +370,38 @@ func (t *Tenant) Listing(since time.Time) []Listed {
 	return out
 }
 
+// QueueExit is a generated chat's passage through the queue: the truth
+// the service-level metrics are measured against.
+type QueueExit struct {
+	Channel   string    // lower-case
+	Created   time.Time // it entered the queue
+	Left      time.Time // it was picked, or abandoned
+	Abandoned bool      // closed while queued, never picked
+	Closed    time.Time
+}
+
+// QueueExits returns the passages of the generated chats created in
+// [from, to) and by now, oldest first, whether or not they have happened
+// by now.
+func (t *Tenant) QueueExits(from, to time.Time) []QueueExit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nowLocked() // the arrivals up to now
+	lo := sort.Search(len(t.recs), func(i int) bool { return t.recs[i].created >= from.UnixNano() })
+	var out []QueueExit
+	for _, r := range t.recs[lo:] {
+		if r.created >= to.UnixNano() {
+			break
+		}
+		if !r.gen {
+			continue
+		}
+		out = append(out, QueueExit{Channel: r.chLower, Created: time.Unix(0, r.created).UTC(),
+			Left: time.Unix(0, r.picked).UTC(), Abandoned: r.picked == r.closed, Closed: time.Unix(0, r.closed).UTC()})
+	}
+	return out
+}
+
 // CountQueued returns the number of queued chats at now, the figure the
 // quota replay compares with what the exporter serves at every pull. Only
 // the chats young enough to be still queued are looked at.
