@@ -26,7 +26,7 @@ import (
 //   - a handle time: when a read sees a chat closed by an agent whose pick
 //     an earlier read dated.
 type serviceLog struct {
-	model  *model // dates the picks no read saw
+	model  *model    // dates the picks no read saw
 	since  time.Time // the first read; zero before it
 	cutoff time.Time // the lookback's start at the last prune
 	chats  map[string]*followed
