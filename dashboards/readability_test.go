@@ -103,6 +103,7 @@ var labelValues = map[string]int{
 	// 2010, 2007, 3454, ""); each comes with one HTTP status.
 	"status_code": 7, "http_status": 1,
 	"dimension": 4,
+	"le":        14, // imichat_chat_queue_wait_seconds' buckets, +Inf included
 	"version":   1, "revision": 1, "branch": 1, "goversion": 1, "goos": 1, "goarch": 1, "tags": 1,
 }
 
@@ -131,6 +132,17 @@ var metricLabels = map[string][]string{
 	"imichat_refresh_skipped_total":                     {"reason"},
 	"imichat_label_values_folded_total":                 {"dimension"},
 	"imichat_exporter_build_info":                       {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
+
+	// Service level (issue 19): arrivals, exits from the queue, waits and
+	// handle times, per channel.
+	"imichat_chats_created_total":            {"channel"},
+	"imichat_chats_left_queue_total":         {"channel", "outcome"},
+	"imichat_chat_queue_wait_seconds_bucket": {"channel", "le"},
+	"imichat_chat_queue_wait_seconds_sum":    {"channel"},
+	"imichat_chat_queue_wait_seconds_count":  {"channel"},
+	"imichat_chat_handle_seconds_bucket":     {"channel", "le"},
+	"imichat_chat_handle_seconds_sum":        {"channel"},
+	"imichat_chat_handle_seconds_count":      {"channel"},
 
 	// Multi-target mode: the exporter's own /metrics.
 	"imichat_exporter_config_last_reload_successful":                nil,
@@ -479,7 +491,9 @@ func isTimeSeries(p vizPanel) bool { return p.Type == "timeseries" }
 var chatStatuses = []string{"queued", "picked", "onhold", "closed"}
 
 // statusesSelected lists the chat statuses the expression's selectors of
-// per-status chat metrics can select.
+// per-status chat metrics (those with a status label, and the queued
+// count's estimates) can select. Counters of arrivals and of exits from the
+// queue are events, not chats in a status.
 func statusesSelected(e parser.Expr) []string {
 	var out []string
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
@@ -489,6 +503,9 @@ func statusesSelected(e parser.Expr) []string {
 		}
 		if vs.Name == "imichat_chats_queued_estimated_gone" || vs.Name == "imichat_chats_queued_estimated_arrived" { // queued chats, without a status label
 			out = append(out, "queued")
+			return nil
+		}
+		if ls, known := metricLabels[vs.Name]; known && !slices.Contains(ls, "status") {
 			return nil
 		}
 		for _, s := range chatStatuses {
@@ -762,14 +779,43 @@ func (p vizPanel) mapsUnderAMinute() bool {
 	return false
 }
 
-// plottedWaits: the waits (time() minus a timestamp, or the reverse) the
-// expression plots, and whether each is divided or multiplied by a number
+// selectorNames: the metric names of the expression's selectors.
+func selectorNames(e parser.Expr) []string {
+	var out []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs.Name)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// isHistogramMean: the sum of a histogram of seconds over its count
+// (NAME_seconds_sum / NAME_seconds_count, each under increase or rate and
+// an aggregation): a mean wait, such as the average speed of answer.
+func isHistogramMean(e parser.Expr) bool {
+	b, ok := unwrap(e).(*parser.BinaryExpr)
+	if !ok || b.Op != parser.DIV {
+		return false
+	}
+	l, r := selectorNames(b.LHS), selectorNames(b.RHS)
+	if len(l) != 1 || len(r) != 1 {
+		return false
+	}
+	family, ok := strings.CutSuffix(l[0], "_seconds_sum")
+	return ok && r[0] == family+"_seconds_count"
+}
+
+// plottedWaits: the waits (time() minus a timestamp, or the reverse, and
+// the mean of a histogram of seconds) the expression plots, and whether each is divided or multiplied by a number
 // on its way to the panel. A wait that is a factor of another quantity
 // (the quota's rate times the time to its reset) is not a duration shown.
 func plottedWaits(e parser.Expr) (waits int, scaled bool) {
 	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
 		b, ok := n.(*parser.BinaryExpr)
-		if !ok || b.Op != parser.SUB || !isWait(b) {
+		if !ok || !(b.Op == parser.SUB && isWait(b) || isHistogramMean(b)) {
 			return nil
 		}
 		shown, byNumber := true, false
@@ -800,8 +846,9 @@ func plottedWaits(e parser.Expr) (waits int, scaled bool) {
 }
 
 // Rule 3 (issue 20; issue 11 plotted waits in minutes): a wait reads in hours
-// and minutes. Every panel that shows a wait (a stat, a time series) plots
-// it in seconds, unscaled, with a duration format. Durations do not add up,
+// and minutes. Every panel that shows a wait (a stat, a time series; the age
+// of a timestamp, or a mean of a histogram of seconds such as the average
+// speed of answer) plots it in seconds, unscaled, with a duration format. Durations do not add up,
 // so they are not stacked; unstacked series that overlap are lines without
 // fill.
 func TestReadabilityDurationsAndOverlaps(t *testing.T) {
