@@ -499,6 +499,12 @@ func TestDashboardQueriesUseContractMetrics(t *testing.T) {
 		"imichat_api_rate_limit_reset_timestamp_seconds",
 		"imichat_last_refresh_duration_seconds",
 		"imichat_last_refresh_pages",
+		// The service level (issue 19).
+		"imichat_chats_created_total",
+		"imichat_chats_left_queue_total",
+		"imichat_chat_queue_wait_seconds_bucket",
+		"imichat_chat_queue_wait_seconds_sum",
+		"imichat_chat_queue_wait_seconds_count",
 	} {
 		if !used[want] {
 			t.Errorf("no panel queries %s", want)
