@@ -51,6 +51,8 @@ type target struct {
 	RefID      string         `json:"refId"`
 	Expr       string         `json:"expr"`
 	Datasource *datasourceRef `json:"datasource"`
+	Instant    bool           `json:"instant"`
+	Range      bool           `json:"range"`
 }
 
 type variable struct {
@@ -130,6 +132,7 @@ var promqlValues = map[string]string{
 // Sentinel values that let the structure checks see where a variable was used.
 const (
 	rateIntervalSentinel = 4*time.Hour + 44*time.Minute + 44*time.Second
+	rangeSentinel        = 3*time.Hour + 33*time.Minute + 33*time.Second
 	jobSentinel          = "JOB_VARIABLE"
 	instanceSentinel     = "INSTANCE_VARIABLE"
 	tenantSentinel       = "TENANT_VARIABLE"
@@ -140,9 +143,9 @@ var sentinelValues = map[string]string{
 	"__rate_interval": "4h44m44s",
 	"__interval":      "1m",
 	"__interval_ms":   "60000",
-	"__range":         "1h",
-	"__range_s":       "3600",
-	"__range_ms":      "3600000",
+	"__range":         "3h33m33s",
+	"__range_s":       "12813",
+	"__range_ms":      "12813000",
 	"job":             jobSentinel,
 	"instance":        instanceSentinel,
 	"tenant":          tenantSentinel,
@@ -244,6 +247,10 @@ func unknownMetrics(e parser.Expr, allowed []string) []string {
 type query struct {
 	where string
 	expr  string
+	// wholeRange: an instant query of a stat, which Grafana runs once at
+	// the end of the dashboard's time range: the stat may sum up that
+	// range ([$__range]).
+	wholeRange bool
 }
 
 func dashboardQueries(t *testing.T, d dashboard) []query {
@@ -251,10 +258,43 @@ func dashboardQueries(t *testing.T, d dashboard) []query {
 	var qs []query
 	for _, p := range allPanels(d.Panels) {
 		for _, tg := range p.Targets {
-			qs = append(qs, query{fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), tg.Expr})
+			qs = append(qs, query{fmt.Sprintf("panel %q target %s", p.Title, tg.RefID), tg.Expr,
+				p.Type == "stat" && tg.Instant && !tg.Range})
 		}
 	}
 	return qs
+}
+
+// rateWindowErrors: every rate, irate and increase of e uses
+// [$__rate_interval], which Grafana fits to the step and the scrape
+// interval; a stat's instant query may instead sum up the dashboard's time
+// range with [$__range] (the service level of the range shown). A fixed
+// window ([1h]) means a different thing on every zoom. e is parsed with
+// sentinelValues.
+func rateWindowErrors(e parser.Expr, wholeRange bool) []string {
+	var errs []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		c, ok := n.(*parser.Call)
+		if !ok {
+			return nil
+		}
+		switch c.Func.Name {
+		case "rate", "irate", "increase":
+		default:
+			return nil
+		}
+		ms, ok := c.Args[0].(*parser.MatrixSelector)
+		switch {
+		case ok && ms.Range == rateIntervalSentinel:
+		case ok && ms.Range == rangeSentinel && wholeRange && c.Func.Name != "irate":
+		case wholeRange:
+			errs = append(errs, fmt.Sprintf("%s does not use [$__rate_interval] or, over the stat's time range, [$__range]", c))
+		default:
+			errs = append(errs, fmt.Sprintf("%s does not use [$__rate_interval]", c))
+		}
+		return nil
+	})
+	return errs
 }
 
 // labelValuesQuery matches Grafana's label_values(selector, label).
@@ -358,7 +398,7 @@ func TestDashboardStructure(t *testing.T) {
 }
 
 // Every selector filters on the job and instance variables, and every rate, irate and
-// increase uses $__rate_interval.
+// increase uses $__rate_interval (or, in a stat's instant query, $__range).
 func TestDashboardQueriesUseVariables(t *testing.T) {
 	qs := dashboardQueries(t, loadDashboard(t))
 	if len(qs) == 0 {
@@ -383,17 +423,12 @@ func TestDashboardQueriesUseVariables(t *testing.T) {
 					t.Errorf("%s: selector %s does not filter on instance=~\"$instance\"", q.where, n)
 				}
 				filtersTarget(t, q.where, n)
-			case *parser.Call:
-				switch n.Func.Name {
-				case "rate", "irate", "increase":
-					ms, ok := n.Args[0].(*parser.MatrixSelector)
-					if !ok || ms.Range != rateIntervalSentinel {
-						t.Errorf("%s: %s does not use [$__rate_interval]", q.where, n)
-					}
-				}
 			}
 			return nil
 		})
+		for _, msg := range rateWindowErrors(e, q.wholeRange) {
+			t.Errorf("%s: %s", q.where, msg)
+		}
 	}
 }
 
@@ -464,6 +499,12 @@ func TestDashboardQueriesUseContractMetrics(t *testing.T) {
 		"imichat_api_rate_limit_reset_timestamp_seconds",
 		"imichat_last_refresh_duration_seconds",
 		"imichat_last_refresh_pages",
+		// The service level (issue 19).
+		"imichat_chats_created_total",
+		"imichat_chats_left_queue_total",
+		"imichat_chat_queue_wait_seconds_bucket",
+		"imichat_chat_queue_wait_seconds_sum",
+		"imichat_chat_queue_wait_seconds_count",
 	} {
 		if !used[want] {
 			t.Errorf("no panel queries %s", want)
@@ -492,6 +533,27 @@ func TestDashboardChecksRejectBadQueries(t *testing.T) {
 		}
 		if len(unknownMetrics(e, exported)) == 0 {
 			t.Errorf("%q: unknown metric not detected", q)
+		}
+	}
+	for _, c := range []struct {
+		q          string
+		wholeRange bool
+		ok         bool
+	}{
+		{`sum(rate(imichat_chats_created_total[$__rate_interval]))`, false, true},
+		{`sum(rate(imichat_chats_created_total[$__rate_interval]))`, true, true},
+		{`sum(increase(imichat_chats_created_total[$__range]))`, true, true},
+		{`sum(increase(imichat_chats_created_total[$__range]))`, false, false}, // a time series: every point the whole range
+		{`sum(irate(imichat_chats_created_total[$__range]))`, true, false},
+		{`sum(increase(imichat_chats_created_total[1h]))`, true, false},
+		{`sum(increase(imichat_chats_created_total[5m]))`, false, false},
+	} {
+		e, err := parseGrafanaExpr(c.q, sentinelValues)
+		if err != nil {
+			t.Fatalf("%q: %v", c.q, err)
+		}
+		if errs := rateWindowErrors(e, c.wholeRange); (len(errs) == 0) != c.ok {
+			t.Errorf("%q (stat over the range: %v): window errors %v, want ok %v", c.q, c.wholeRange, errs, c.ok)
 		}
 	}
 	if _, err := parseGrafanaExpr(`imichat_up{job=~"$jobb"}`, promqlValues); err == nil {

@@ -13,7 +13,11 @@
 // grey with a word, red only below a threshold; waits in hours and minutes;
 // stacks only with their total; colour as state only over thresholds (tags
 // and flags in one colour); a supervisor's words; and the queued count's
-// band of chats estimated gone but not yet re-read.
+// band of chats estimated gone but not yet re-read. Issue 19 put a "Service
+// level" row on top, above the queue: answered within 60 s, average speed
+// of answer, arrivals per hour and the share abandoned, each as a stat over
+// the time range and per channel over time, and a heatmap of the waits;
+// shares are percentunit everywhere, and no chat is no share, not 0 %.
 //
 // Both exporter modes use the same dashboard and rules: single-tenant (series
 // with job and instance) and multi-target (/probe?tenant=NAME&team=ID, whose

@@ -17,7 +17,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -103,6 +105,7 @@ var labelValues = map[string]int{
 	// 2010, 2007, 3454, ""); each comes with one HTTP status.
 	"status_code": 7, "http_status": 1,
 	"dimension": 4,
+	"le":        14, // imichat_chat_queue_wait_seconds' buckets, +Inf included
 	"version":   1, "revision": 1, "branch": 1, "goversion": 1, "goos": 1, "goarch": 1, "tags": 1,
 }
 
@@ -132,6 +135,17 @@ var metricLabels = map[string][]string{
 	"imichat_label_values_folded_total":                 {"dimension"},
 	"imichat_exporter_build_info":                       {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
 
+	// Service level (issue 19): arrivals, exits from the queue, waits and
+	// handle times, per channel.
+	"imichat_chats_created_total":            {"channel"},
+	"imichat_chats_left_queue_total":         {"channel", "outcome"},
+	"imichat_chat_queue_wait_seconds_bucket": {"channel", "le"},
+	"imichat_chat_queue_wait_seconds_sum":    {"channel"},
+	"imichat_chat_queue_wait_seconds_count":  {"channel"},
+	"imichat_chat_handle_seconds_bucket":     {"channel", "le"},
+	"imichat_chat_handle_seconds_sum":        {"channel"},
+	"imichat_chat_handle_seconds_count":      {"channel"},
+
 	// Multi-target mode: the exporter's own /metrics.
 	"imichat_exporter_config_last_reload_successful":                nil,
 	"imichat_exporter_config_last_reload_success_timestamp_seconds": nil,
@@ -147,6 +161,7 @@ type vizTarget struct {
 	LegendFormat string `json:"legendFormat"`
 	Instant      bool   `json:"instant"`
 	Range        bool   `json:"range"`
+	Format       string `json:"format"`
 }
 
 // The panel model the readability checks read.
@@ -157,10 +172,12 @@ type vizPanel struct {
 	GridPos struct {
 		H, W, X, Y int
 	} `json:"gridPos"`
+	Interval    string      `json:"interval"` // the panel's min interval
 	Targets     []vizTarget `json:"targets"`
 	FieldConfig struct {
 		Defaults struct {
 			Unit     string   `json:"unit"`
+			Min      *float64 `json:"min"`
 			Max      *float64 `json:"max"`
 			Decimals *float64 `json:"decimals"`
 			NoValue  string   `json:"noValue"`
@@ -205,6 +222,16 @@ type vizPanel struct {
 		Text         struct {
 			ValueSize float64 `json:"valueSize"`
 		} `json:"text"`
+		// heatmap
+		Calculate *bool `json:"calculate"`
+		Color     struct {
+			Mode   string `json:"mode"`
+			Scheme string `json:"scheme"`
+			Fill   string `json:"fill"`
+		} `json:"color"`
+		YAxis struct {
+			Unit string `json:"unit"`
+		} `json:"yAxis"`
 	} `json:"options"`
 	Transformations []struct {
 		ID      string `json:"id"`
@@ -479,7 +506,9 @@ func isTimeSeries(p vizPanel) bool { return p.Type == "timeseries" }
 var chatStatuses = []string{"queued", "picked", "onhold", "closed"}
 
 // statusesSelected lists the chat statuses the expression's selectors of
-// per-status chat metrics can select.
+// per-status chat metrics (those with a status label, and the queued
+// count's estimates) can select. Counters of arrivals and of exits from the
+// queue are events, not chats in a status.
 func statusesSelected(e parser.Expr) []string {
 	var out []string
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
@@ -489,6 +518,9 @@ func statusesSelected(e parser.Expr) []string {
 		}
 		if vs.Name == "imichat_chats_queued_estimated_gone" || vs.Name == "imichat_chats_queued_estimated_arrived" { // queued chats, without a status label
 			out = append(out, "queued")
+			return nil
+		}
+		if ls, known := metricLabels[vs.Name]; known && !slices.Contains(ls, "status") {
 			return nil
 		}
 		for _, s := range chatStatuses {
@@ -762,14 +794,43 @@ func (p vizPanel) mapsUnderAMinute() bool {
 	return false
 }
 
-// plottedWaits: the waits (time() minus a timestamp, or the reverse) the
-// expression plots, and whether each is divided or multiplied by a number
+// selectorNames: the metric names of the expression's selectors.
+func selectorNames(e parser.Expr) []string {
+	var out []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			out = append(out, vs.Name)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// isHistogramMean: the sum of a histogram of seconds over its count
+// (NAME_seconds_sum / NAME_seconds_count, each under increase or rate and
+// an aggregation): a mean wait, such as the average speed of answer.
+func isHistogramMean(e parser.Expr) bool {
+	b, ok := unwrap(e).(*parser.BinaryExpr)
+	if !ok || b.Op != parser.DIV {
+		return false
+	}
+	l, r := selectorNames(b.LHS), selectorNames(b.RHS)
+	if len(l) != 1 || len(r) != 1 {
+		return false
+	}
+	family, ok := strings.CutSuffix(l[0], "_seconds_sum")
+	return ok && r[0] == family+"_seconds_count"
+}
+
+// plottedWaits: the waits (time() minus a timestamp, or the reverse, and
+// the mean of a histogram of seconds) the expression plots, and whether each is divided or multiplied by a number
 // on its way to the panel. A wait that is a factor of another quantity
 // (the quota's rate times the time to its reset) is not a duration shown.
 func plottedWaits(e parser.Expr) (waits int, scaled bool) {
 	parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
 		b, ok := n.(*parser.BinaryExpr)
-		if !ok || b.Op != parser.SUB || !isWait(b) {
+		if !ok || !(b.Op == parser.SUB && isWait(b) || isHistogramMean(b)) {
 			return nil
 		}
 		shown, byNumber := true, false
@@ -800,8 +861,9 @@ func plottedWaits(e parser.Expr) (waits int, scaled bool) {
 }
 
 // Rule 3 (issue 20; issue 11 plotted waits in minutes): a wait reads in hours
-// and minutes. Every panel that shows a wait (a stat, a time series) plots
-// it in seconds, unscaled, with a duration format. Durations do not add up,
+// and minutes. Every panel that shows a wait (a stat, a time series; the age
+// of a timestamp, or a mean of a histogram of seconds such as the average
+// speed of answer) plots it in seconds, unscaled, with a duration format. Durations do not add up,
 // so they are not stacked; unstacked series that overlap are lines without
 // fill.
 func TestReadabilityDurationsAndOverlaps(t *testing.T) {
@@ -967,7 +1029,8 @@ func TestReadabilityStatesAndAxes(t *testing.T) {
 	}
 }
 
-// --- Point 8: queue health first, the exporter's own health last.
+// --- Point 8: the service level first, then the queue's health; the
+// exporter's own health last.
 
 type section struct {
 	row    vizPanel
@@ -1014,10 +1077,15 @@ func TestReadabilityQueueFirstExporterLast(t *testing.T) {
 	}
 
 	secs := sections(t, ps)
-	if len(secs) < 2 {
-		t.Fatalf("%d row(s): want the queue first and the exporter's health last", len(secs))
+	if len(secs) < 3 {
+		t.Fatalf("%d row(s): want the service level first, the queue next and the exporter's health last", len(secs))
 	}
-	first, last := secs[0], secs[len(secs)-1]
+	// Issue 19: the numbers a supervisor is judged on open the dashboard
+	// (TestReadabilityServiceLevelRow); the queue's health comes next.
+	if secs[0].row.Title != serviceLevelRow {
+		t.Errorf("first row %q: want %q", secs[0].row.Title, serviceLevelRow)
+	}
+	first, last := secs[1], secs[len(secs)-1]
 	if !strings.Contains(strings.ToLower(last.row.Title), "exporter") {
 		t.Errorf("last row %q: want the exporter's own health last", last.row.Title)
 	}
@@ -1038,10 +1106,10 @@ func TestReadabilityQueueFirstExporterLast(t *testing.T) {
 		return len(ms) > 0 && !slices.ContainsFunc(ms, func(m string) bool { return !exporterOwnMetric.MatchString(m) })
 	}
 
-	// The first row opens with the queue: its top-left panel, and every panel
-	// of queued chats, are there.
+	// The row under the service level opens with the queue: its top-left
+	// panel, and every panel of queued chats, are there.
 	if len(first.panels) == 0 {
-		t.Fatalf("first row %q is empty", first.row.Title)
+		t.Fatalf("second row %q is empty", first.row.Title)
 	}
 	topLeft := slices.MinFunc(first.panels, func(a, b vizPanel) int {
 		if a.GridPos.Y != b.GridPos.Y {
@@ -1052,23 +1120,24 @@ func TestReadabilityQueueFirstExporterLast(t *testing.T) {
 	if !queue(topLeft) {
 		t.Errorf("the dashboard opens with %s, not with the queue", topLeft)
 	}
-	for _, s := range secs[1:] {
+	for i, s := range secs {
 		for _, p := range s.panels {
-			if queue(p) {
-				t.Errorf("%s shows the queue under row %q; put it in the first row", p, s.row.Title)
+			if queue(p) && i != 1 {
+				t.Errorf("%s shows the queue under row %q; put it under %q", p, s.row.Title, first.row.Title)
 			}
 		}
 	}
 
 	// The exporter's own health is last. One stat of it may stand in the
-	// first row, where it says whether the numbers next to it can be trusted.
+	// queue's row, where it says whether the numbers next to it can be
+	// trusted.
 	glance := 0
 	for i, s := range secs[:len(secs)-1] {
 		for _, p := range s.panels {
 			if !exporterOnly(p) {
 				continue
 			}
-			if i == 0 && p.Type == "stat" && glance == 0 {
+			if i == 1 && p.Type == "stat" && glance == 0 {
 				glance++
 				continue
 			}
@@ -1512,5 +1581,284 @@ func TestReadabilityQueuedBandOfEstimatedGone(t *testing.T) {
 	}
 	if bands == 0 {
 		t.Errorf("no time series shows the queued count as served and as last read (imichat_chats{status=\"queued\"} + %s) as a band", estimatedGoneMetric)
+	}
+}
+
+// --- Issue 19: the service level on top.
+
+const serviceLevelRow = "Service level"
+
+// The service level's series: arrivals, exits from the queue, waits and
+// handle times.
+var serviceLevelMetric = regexp.MustCompile(`^imichat_(chats_created_total|chats_left_queue_total|chat_(queue_wait|handle)_seconds_(bucket|sum|count))$`)
+
+const (
+	waitHistogram    = "imichat_chat_queue_wait_seconds"
+	leftQueueCounter = "imichat_chats_left_queue_total"
+	arrivalsCounter  = "imichat_chats_created_total"
+
+	// The service level's target: answered within 60 s.
+	serviceLevelTargetLe = "60"
+	// Each point of the row's time series and heatmap covers at least this
+	// much (the panel's min interval): over Grafana's default step, a
+	// minute, a channel's few chats make a share that jumps between 0
+	// and 100 %.
+	serviceLevelMinStep = 5 * time.Minute
+)
+
+// selectorOf: the selector of name under e, if there is exactly one.
+func selectorOf(e parser.Expr, name string) (*parser.VectorSelector, bool) {
+	var found []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok && vs.Name == name {
+			found = append(found, vs)
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		return nil, false
+	}
+	return found[0], true
+}
+
+// matcherOf: the selector's matcher of label l, if any.
+func matcherOf(vs *parser.VectorSelector, l string) *labels.Matcher {
+	for _, m := range vs.LabelMatchers {
+		if m.Name == l {
+			return m
+		}
+	}
+	return nil
+}
+
+// serviceLevelMeasure names what a query of the row shows: "service
+// level" (answered within the target over answered), "average speed of
+// answer" (the mean wait), "share abandoned" (closed over all exits),
+// "arrivals per hour", or "" with why not.
+func serviceLevelMeasure(e parser.Expr) (measure, problem string) {
+	if isHistogramMean(e) {
+		if b := unwrap(e).(*parser.BinaryExpr); slices.Equal(selectorNames(b.LHS), []string{waitHistogram + "_sum"}) {
+			return "average speed of answer", ""
+		}
+	}
+	if names := selectorNames(e); slices.Equal(names, []string{arrivalsCounter}) {
+		return "arrivals per hour", ""
+	}
+	b, ok := unwrap(e).(*parser.BinaryExpr)
+	if !ok || b.Op != parser.DIV {
+		return "", "neither a share nor a mean nor arrivals"
+	}
+	if num, ok := selectorOf(b.LHS, waitHistogram+"_bucket"); ok {
+		if !slices.Equal(selectorNames(b.RHS), []string{waitHistogram + "_count"}) {
+			return "", "the chats answered within the target over something else than all the chats answered (_count)"
+		}
+		// Prometheus 3 stores a classic bucket's le as a float ("60.0"),
+		// Prometheus 2 as written ("60").
+		m := matcherOf(num, "le")
+		if m == nil || !m.Matches(serviceLevelTargetLe) || !m.Matches(serviceLevelTargetLe+".0") || m.Matches("600") || m.Matches("+Inf") {
+			return "", fmt.Sprintf("the bucket's le matcher %v must select the %s s bucket as Prometheus 2 and 3 store it (%q and %q), and no other", m, serviceLevelTargetLe, serviceLevelTargetLe, serviceLevelTargetLe+".0")
+		}
+		return "service level", ""
+	}
+	if num, ok := selectorOf(b.LHS, leftQueueCounter); ok {
+		den, ok := selectorOf(b.RHS, leftQueueCounter)
+		if m := matcherOf(num, "outcome"); m == nil || m.Type != labels.MatchEqual || m.Value != "closed" {
+			return "", "abandoned chats are the exits with outcome=\"closed\""
+		}
+		if !ok || matcherOf(den, "outcome") != nil {
+			return "", "abandoned chats over something else than every exit from the queue (all outcomes)"
+		}
+		return "share abandoned", ""
+	}
+	return "", "neither a share nor a mean nor arrivals"
+}
+
+// noValueAsZero: the query turns "no chat" into a number (or, vector(),
+// clamp_min of a denominator), a 0 % where there is no share to show.
+func noValueAsZero(e parser.Expr) bool {
+	found := false
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		switch n := n.(type) {
+		case *parser.BinaryExpr:
+			found = found || n.Op == parser.LOR
+		case *parser.Call:
+			switch n.Func.Name {
+			case "vector", "clamp_min", "clamp", "absent":
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// The "Service level" row (issue 19) opens the dashboard: the numbers a
+// contact centre is judged on. Each of the service level (answered within
+// 60 s), the average speed of answer, the arrivals per hour and the share
+// abandoned stands as a stat and as a time series per channel, next to a
+// heatmap of the waits. A share is a share of chats, never 0 % for no chat
+// (Grafana's null mapping shows the word); each point covers enough minutes
+// to be a share of several chats; and each panel says what it counts and
+// where the exporter's reads limit it.
+func TestReadabilityServiceLevelRow(t *testing.T) {
+	secs := sections(t, loadVizPanels(t))
+	row := secs[0]
+	if row.row.Title != serviceLevelRow {
+		t.Fatalf("first row %q: want %q", row.row.Title, serviceLevelRow)
+	}
+	if row.row.GridPos.Y != 0 {
+		t.Errorf("row %q at y %d: want the top", serviceLevelRow, row.row.GridPos.Y)
+	}
+	shown := map[string]map[string]bool{} // measure → panel types
+	heatmaps := 0
+	for _, p := range row.panels {
+		ms := p.metrics(t)
+		if len(ms) == 0 || slices.ContainsFunc(ms, func(m string) bool { return !serviceLevelMetric.MatchString(m) }) {
+			t.Errorf("%s under %q reads %v: only the service level's metrics belong there", p, serviceLevelRow, ms)
+		}
+		desc := strings.ToLower(loadDescription(t, p.ID))
+		if slices.ContainsFunc(ms, func(m string) bool { return strings.HasPrefix(m, waitHistogram) }) && !strings.Contains(desc, "answered chats only") {
+			t.Errorf("%s: reads the waits of answered chats; its description must say \"answered chats only\" (an abandoned chat has no wait there)", p)
+		}
+		if slices.Contains(ms, arrivalsCounter) && (!strings.Contains(desc, "start") || !strings.Contains(desc, "down")) {
+			t.Errorf("%s: counts arrivals; its description must say that only chats created since the exporter started count, and none while it is down", p)
+		}
+		if slices.ContainsFunc(ms, func(m string) bool { return strings.HasPrefix(m, waitHistogram) || m == leftQueueCounter }) && !strings.Contains(desc, "reads") {
+			t.Errorf("%s: dates exits from the queue; its description must say they are dated as well as the exporter's reads allow", p)
+		}
+		if p.Type != "stat" && p.Type != "heatmap" {
+			if d, err := model.ParseDuration(p.Interval); err != nil || time.Duration(d) < serviceLevelMinStep {
+				t.Errorf("%s: min interval %q: each point must cover %v at least (\"interval\"), or a channel's few chats make a share that jumps between 0 and 100 %%", p, p.Interval, serviceLevelMinStep)
+			}
+		}
+		if p.Type == "heatmap" {
+			heatmaps++
+			checkWaitHeatmap(t, p)
+			continue
+		}
+		for i, e := range p.exprs(t) {
+			if e == nil {
+				continue
+			}
+			tg := p.Targets[i]
+			if noValueAsZero(e) {
+				t.Errorf("%s target %s: turns \"no chat\" into a number (or, vector, clamp): no chat answered is no share and no wait, not 0", p, tg.RefID)
+				continue
+			}
+			measure, problem := serviceLevelMeasure(e)
+			if problem != "" {
+				t.Errorf("%s target %s: %s", p, tg.RefID, problem)
+				continue
+			}
+			if shown[measure] == nil {
+				shown[measure] = map[string]bool{}
+			}
+			shown[measure][p.Type] = true
+			if (measure == "service level" || measure == "share abandoned") && p.FieldConfig.Defaults.Unit != "percentunit" {
+				t.Errorf("%s: a share in %q; use percentunit, as every share of the dashboard", p, p.FieldConfig.Defaults.Unit)
+			}
+		}
+	}
+	for _, m := range []string{"service level", "average speed of answer", "arrivals per hour", "share abandoned"} {
+		for _, typ := range []string{"stat", "timeseries"} {
+			if !shown[m][typ] {
+				t.Errorf("row %q: no %s of the %s", serviceLevelRow, typ, m)
+			}
+		}
+	}
+	if heatmaps == 0 {
+		t.Errorf("row %q: no heatmap of the queue waits", serviceLevelRow)
+	}
+}
+
+// checkWaitHeatmap: Grafana draws a Prometheus histogram as a heatmap when
+// the query returns its buckets' increases by le and the target's format is
+// heatmap (Grafana then turns the cumulative buckets into counts per
+// bucket), without its own bucketing (calculate off). The cells' colour is
+// a count, in one neutral hue: no state (rule 5). The wait axis reads as
+// hours:minutes:seconds (rule 3).
+func checkWaitHeatmap(t *testing.T, p vizPanel) {
+	t.Helper()
+	if len(p.Targets) != 1 {
+		t.Errorf("%s: %d targets, want the buckets' query alone", p, len(p.Targets))
+		return
+	}
+	tg := p.Targets[0]
+	if tg.Format != "heatmap" {
+		t.Errorf("%s: target format %q, want heatmap (the buckets de-accumulated by le)", p, tg.Format)
+	}
+	if tg.LegendFormat != "{{le}}" {
+		t.Errorf("%s: legend %q, want {{le}}: Grafana names the rows by the bucket's bound", p, tg.LegendFormat)
+	}
+	e, err := parseGrafanaExpr(tg.Expr, sentinelValues)
+	if err != nil {
+		t.Errorf("%s: %v", p, err)
+		return
+	}
+	ok := false
+	if a, isAgg := unwrap(e).(*parser.AggregateExpr); isAgg && a.Op == parser.SUM && !a.Without && slices.Equal(a.Grouping, []string{"le"}) {
+		if c, isCall := unwrap(a.Expr).(*parser.Call); isCall && c.Func.Name == "increase" {
+			if ms, isM := c.Args[0].(*parser.MatrixSelector); isM && ms.Range == rateIntervalSentinel {
+				vs, _ := ms.VectorSelector.(*parser.VectorSelector)
+				ok = vs != nil && vs.Name == waitHistogram+"_bucket" && matcherOf(vs, "le") == nil
+			}
+		}
+	}
+	if !ok {
+		t.Errorf("%s: %q: want sum by (le) (increase(%s_bucket{...}[$__rate_interval])), every bucket", p, tg.Expr, waitHistogram)
+	}
+	if c := p.Options.Calculate; c == nil || *c {
+		t.Errorf("%s: calculate must be false: the buckets are the exporter's, Grafana must not bucket them again", p)
+	}
+	switch c := p.Options.Color; {
+	case c.Mode == "scheme" && (c.Scheme == "Blues" || c.Scheme == "Greys"):
+	case c.Mode == "opacity" && (hueOf(c.Fill) == "blue" || neutralColour(c.Fill)):
+	default:
+		t.Errorf("%s: colour %+v: counts in one neutral hue (scheme Blues or Greys, or opacity of a blue): a scheme of several hues reads as states", p, c)
+	}
+	if !slices.Contains(durationFormats, p.Options.YAxis.Unit) {
+		t.Errorf("%s: wait axis in %q; use one of %v", p, p.Options.YAxis.Unit, durationFormats)
+	}
+}
+
+// loadDescription: the description of the panel with id.
+func loadDescription(t *testing.T, id int) string {
+	t.Helper()
+	for _, p := range allPanels(loadDashboard(t).Panels) {
+		if p.ID == id {
+			return p.Description
+		}
+	}
+	t.Fatalf("no panel with id %d", id)
+	return ""
+}
+
+// A share reads on one scale across the dashboard: percentunit (0 to 1),
+// as the API's error ratio and the quota's share. Its thresholds, minimum,
+// maximum and axis' soft maximum lie within 0 and 1 (a threshold of 80 on
+// a 0–1 share is never crossed). Grafana's "percent" (0 to 100) would need
+// the query scaled by 100; the dashboard uses none.
+func TestReadabilityPercentScale(t *testing.T) {
+	shares := 0
+	for _, p := range loadVizPanels(t) {
+		def := p.FieldConfig.Defaults
+		switch def.Unit {
+		case "percent":
+			t.Errorf("%s: unit percent (0 to 100); use percentunit (0 to 1), as every share of the dashboard", p)
+		case "percentunit":
+			shares++
+			bounds := map[string]*float64{"min": def.Min, "max": def.Max, "axisSoftMax": def.Custom.AxisSoftMax}
+			for i, s := range def.Thresholds.Steps {
+				bounds[fmt.Sprintf("threshold %d", i)] = s.Value
+			}
+			for what, v := range bounds {
+				if v != nil && (*v < 0 || *v > 1) {
+					t.Errorf("%s: percentunit with %s %v: a share lies within 0 and 1", p, what, *v)
+				}
+			}
+		}
+	}
+	if shares == 0 {
+		t.Error("no panel shows a share")
 	}
 }
