@@ -137,6 +137,7 @@ func TestEndToEndMultiTarget(t *testing.T) {
 	}
 	// Every dashboard panel has data, with both jobs and every tenant and
 	// team selected ("All").
+	e2eServiceChats(acme.org.Team("4711"))
 	e2eRequirePanelData(t, prom, e2eDashboardQueries(t, map[string]string{"job": "imichat|imichat_exporter"}),
 		func(string) bool { return true })
 }

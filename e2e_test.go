@@ -170,6 +170,7 @@ receivers:
 	phase1 := time.Now()
 	e2eAwaitGoodScrapes(t, prom)
 	t.Logf("phase 1: 3 good scrapes after %v", time.Since(phase1).Round(time.Millisecond))
+	e2eServiceChats(tenant)
 	// The reload panels are multi-target mode's: TestEndToEndMultiTarget
 	// checks them.
 	panels := e2eRequirePanelData(t, prom, e2eDashboardQueries(t, nil), func(promql string) bool {
@@ -264,6 +265,23 @@ func e2ePopulation(now time.Time) []simulator.Chat {
 	}
 }
 
+// e2eServiceChats adds to tenant, after the exporter's first read, one chat
+// answered and one abandoned: arrivals and queue exits for the dashboard's
+// service-level row, which a fixed population that was there before the
+// exporter started does not give.
+func e2eServiceChats(tenant *simulator.Tenant) {
+	now := time.Now()
+	chat := func(id, status, assignee string) simulator.Chat {
+		return simulator.Chat{
+			ID: id, AliasID: "alias-" + id, Status: status, Channel: "whatsapp",
+			AssetID: "wa-1", AssetName: "WhatsApp Business", Assignee: assignee,
+			CreatedAt: now, UpdatedAt: now, CustomerID: "customer-" + id, DestinationID: "+4915112345678",
+		}
+	}
+	tenant.Add(chat("e2eanswered00000000000001", "picked", "alice@example.com"),
+		chat("e2eabandoned0000000000001", "closed", ""))
+}
+
 // --- Rules file.
 
 type e2eRule struct {
@@ -333,8 +351,11 @@ func (r *e2eRule) threshold(t *testing.T) float64 {
 // --- Dashboard (the minimal logic of dashboards/dashboard_test.go).
 
 type e2ePanel struct {
-	Type    string `json:"type"`
-	Title   string `json:"title"`
+	Type  string `json:"type"`
+	Title string `json:"title"`
+	// Interval is the panel's min interval: Grafana's $__interval is at
+	// least that, and $__rate_interval at least that plus a scrape.
+	Interval string `json:"interval"`
 	Targets []struct {
 		RefID string `json:"refId"`
 		Expr  string `json:"expr"`
@@ -431,6 +452,9 @@ func e2eDashboardQueries(t *testing.T, values map[string]string) []e2ePanelQuery
 						return m // $1: label_replace's reference, not Grafana's
 					}
 					name := sub[1] + sub[2] + sub[3]
+					if v, ok := panelInterval(p.Interval, name); ok {
+						return v
+					}
 					v, ok := values[name]
 					if !ok {
 						v, ok = e2eGrafanaValues[name]
@@ -452,6 +476,24 @@ func e2eDashboardQueries(t *testing.T, values map[string]string) []e2ePanelQuery
 	}
 	walk(d.Panels)
 	return out
+}
+
+// panelInterval is the value of Grafana's $__interval or $__rate_interval
+// (name) in a panel whose min interval is interval, when that raises it
+// above e2eGrafanaValues': Grafana's $__interval is at least the panel's
+// min interval, and $__rate_interval that plus the scrape interval (1 s).
+func panelInterval(interval, name string) (string, bool) {
+	d, err := model.ParseDuration(interval)
+	if interval == "" || err != nil || time.Duration(d) <= time.Second {
+		return "", false
+	}
+	switch name {
+	case "__interval":
+		return interval, true
+	case "__rate_interval":
+		return fmt.Sprintf("%ds", int64((time.Duration(d)+time.Second)/time.Second)), true
+	}
+	return "", false
 }
 
 // --- Prometheus's HTTP API.

@@ -115,6 +115,7 @@ type generator struct {
 	meanGap float64          // ns between chats (between candidates with a profile)
 	flatGap float64          // ns between history chats: the day's mean rate
 	profile []float64        // per hour of the day, relative to the peak (≤ 1); nil: flat
+	zone    *time.Location   // whose hours the profile follows
 	waits   map[string]int64 // mean queue wait by channel, ns; nil: the default mix
 	arrRng  *rand.Rand
 	pcg     *rand.PCG
@@ -122,7 +123,10 @@ type generator struct {
 }
 
 func newGenerator(cfg Config) generator {
-	g := generator{seed: uint64(cfg.Seed)}
+	g := generator{seed: uint64(cfg.Seed), zone: time.UTC}
+	if cfg.Zone != nil {
+		g.zone = cfg.Zone
+	}
 	g.pcg = rand.NewPCG(0, 0)
 	g.rng = rand.New(g.pcg)
 	g.arrRng = rand.New(rand.NewPCG(g.seed, 0xa771a1))
@@ -229,7 +233,7 @@ func (g *generator) accept(ns int64) bool {
 	if g.profile == nil {
 		return true
 	}
-	return g.arrRng.Float64() < g.profile[time.Unix(0, ns).UTC().Hour()]
+	return g.arrRng.Float64() < g.profile[time.Unix(0, ns).In(g.zone).Hour()]
 }
 
 func (g *generator) arrivalGap() int64 {

@@ -56,9 +56,12 @@ type Config struct {
 	ResetAsDelta   bool          // Rate-Limit-Reset as seconds-until-reset instead of epoch seconds
 	Latency        time.Duration // real (wall-clock) delay added to every page response
 	// Profile, when set, shapes the arrivals over the day: 24 relative
-	// rates, one per hour of the day (UTC), whose mean ArrivalsPerDay keeps.
-	// nil: a flat rate. History is generated flat either way.
+	// rates, one per hour of the day (in Zone), whose mean ArrivalsPerDay
+	// keeps. nil: a flat rate. History is generated flat either way.
 	Profile []float64
+	// Zone is the contact centre's time zone, whose hours Profile follows;
+	// nil: UTC. Timestamps on the wire stay UTC.
+	Zone *time.Location
 	// QueueWaits, when set, gives each channel (lower case) its own mean
 	// queue wait, exponentially distributed; a channel it lacks is picked
 	// at once. nil: most chats wait a couple of minutes, 8% tens of

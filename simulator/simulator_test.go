@@ -763,3 +763,28 @@ func TestCountQueuedMatchesCounts(t *testing.T) {
 		t.Fatalf("after reopening the oldest chat: CountQueued %d, Counts %d", got, want)
 	}
 }
+
+// The profile follows the contact centre's hours: in a zone 7 hours ahead
+// of UTC, an office open only from 10:00 to 11:00 receives its chats from
+// 03:00 to 04:00 UTC. QueueExits gives every arrival's passage.
+func TestProfileFollowsTheZone(t *testing.T) {
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	now := start
+	profile := make([]float64, 24)
+	profile[10] = 1
+	tenant := New(Config{Token: "t", TeamID: "1", Seed: 3, ArrivalsPerDay: 2400, Profile: profile,
+		Zone: time.FixedZone("+07", 7*3600), Start: start, Clock: func() time.Time { return now }})
+	now = start.Add(24 * time.Hour)
+	exits := tenant.QueueExits(start, now)
+	if len(exits) < 1000 {
+		t.Fatalf("%d arrivals in a day of 2,400", len(exits))
+	}
+	for _, x := range exits {
+		if h := x.Created.Hour(); h != 3 {
+			t.Fatalf("a chat arrived at %v UTC, want 03:xx (10:xx at +07)", x.Created)
+		}
+		if x.Left.Before(x.Created) || x.Closed.Before(x.Left) || x.Abandoned != x.Left.Equal(x.Closed) {
+			t.Fatalf("passage out of order: %+v", x)
+		}
+	}
+}

@@ -38,6 +38,16 @@ func Config() simulator.Config {
 	}
 }
 
+// BusinessZone is the demo contact centre's time zone as of now: the one
+// where it is 10:00, so that whoever starts the demo, whenever, sees a
+// working day (its queue, its agents answering, its service level) rather
+// than a night without chats; the night comes 14 hours later.
+func BusinessZone(now time.Time) *time.Location {
+	now = now.UTC()
+	sinceMidnight := now.Sub(now.Truncate(24 * time.Hour)).Truncate(time.Minute)
+	return time.FixedZone("demo", int((10*time.Hour-sinceMidnight)/time.Second))
+}
+
 // Start starts the demo tenant (Config, real clock) until stop or ctx.
 func Start(ctx context.Context) (url, token, teamID string, stop func(), err error) {
 	token = rand.Text()
@@ -48,6 +58,7 @@ func Start(ctx context.Context) (url, token, teamID string, stop func(), err err
 	teamID = strconv.FormatInt(100000+n.Int64(), 10)
 	cfg := Config()
 	cfg.Token, cfg.TeamID = token, teamID
+	cfg.Zone = BusinessZone(time.Now())
 	tenant := simulator.New(cfg)
 	// The method value, not the *Tenant: an interface holding the tenant
 	// would keep every exported method of it in the binary.

@@ -125,3 +125,14 @@ func TestConfigLooksLikeAContactCentre(t *testing.T) {
 		t.Errorf("an e-mail customer waited %v", longest["email"])
 	}
 }
+
+// Whenever the demo starts, it is 10:00 in its contact centre: a working
+// day, whatever the time of day where it runs.
+func TestBusinessZoneStartsAWorkingDay(t *testing.T) {
+	for _, at := range []string{"2026-12-07T00:00:00Z", "2026-12-07T03:17:42Z", "2026-12-07T10:00:00Z", "2026-12-07T23:59:30Z"} {
+		now, _ := time.Parse(time.RFC3339, at)
+		if h := now.In(BusinessZone(now)).Hour(); h != 10 {
+			t.Errorf("started at %s: %02d:00 in the demo's zone, want 10:00", at, h)
+		}
+	}
+}
