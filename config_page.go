@@ -3,12 +3,13 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v2"
 
-	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/config"
 	"github.com/imichat-exporter/imichat_exporter/tenants"
 )
 
@@ -33,12 +34,12 @@ type configSettings struct {
 	RawCounts          bool    `yaml:"raw_counts"`
 }
 
-func settingsOf(c *config) configSettings {
+func settingsOf(o *options) configSettings {
 	return configSettings{
-		FirstPage: c.firstPage, Concurrency: c.concurrency, MaxPages: c.maxPages, MaxLabelValues: c.maxLabelValues,
-		Timeout: model.Duration(c.timeout).String(), MinRefreshInterval: model.Duration(c.minRefreshInterval).String(),
-		Lookback: model.Duration(c.lookback).String(), SweepInterval: model.Duration(c.sweepInterval).String(),
-		QuotaShare: c.quotaShare, DailyBudget: c.dailyBudget, RawCounts: c.rawCounts,
+		FirstPage: *o.settings.FirstPage, Concurrency: o.settings.Concurrency, MaxPages: o.maxPages, MaxLabelValues: o.maxLabelValues,
+		Timeout: model.Duration(o.timeout).String(), MinRefreshInterval: model.Duration(o.minRefreshInterval).String(),
+		Lookback: o.settings.Lookback.String(), SweepInterval: model.Duration(o.sweepInterval).String(),
+		QuotaShare: o.settings.QuotaShare, DailyBudget: o.settings.DailyBudget, RawCounts: o.rawCounts,
 	}
 }
 
@@ -55,7 +56,7 @@ type multiTargetConfigPage struct {
 	Shard         string                   `yaml:"shard"`
 	TenantsServed map[string]*servedTenant `yaml:"tenants_served"`
 	Defaults      configSettings           `yaml:"defaults"`
-	Config        *tenantconfig.Config     `yaml:"config"`
+	Config        *config.Config           `yaml:"config"`
 }
 
 // singleTenantConfigPage is /config in single-tenant mode.
@@ -68,7 +69,7 @@ type singleTenantConfigPage struct {
 	Settings        configSettings `yaml:"settings"`
 }
 
-func shardString(s tenantconfig.Shard) string {
+func shardString(s config.Shard) string {
 	if s.Count == 0 {
 		return "all (no --config.shard)"
 	}
@@ -76,10 +77,10 @@ func shardString(s tenantconfig.Shard) string {
 }
 
 // multiTargetConfig is /config's content in multi-target mode.
-func multiTargetConfig(cfg *config, r *reloader, set *tenants.Set) any {
+func multiTargetConfig(o *options, r *reloader, set *tenants.Set) any {
 	page := &multiTargetConfigPage{
-		Mode: "multi-target", ConfigFile: cfg.configFile, Shard: shardString(cfg.shardOf),
-		TenantsServed: map[string]*servedTenant{}, Defaults: settingsOf(cfg), Config: r.loaded.Load(),
+		Mode: "multi-target", ConfigFile: o.configFile, Shard: shardString(o.shardOf),
+		TenantsServed: map[string]*servedTenant{}, Defaults: settingsOf(o), Config: r.loaded.Load(),
 	}
 	for _, tt := range set.Targets() {
 		st := page.TenantsServed[tt[0]]
@@ -92,16 +93,17 @@ func multiTargetConfig(cfg *config, r *reloader, set *tenants.Set) any {
 	return page
 }
 
-// singleTenantConfig is /config's content in single-tenant mode; up is
-// where the chats come from (the demo's simulator, or the flags).
-func singleTenantConfig(cfg *config, up upstream) any {
-	page := &singleTenantConfigPage{Mode: "single-tenant", URL: up.url.Redacted(), TeamID: up.teamID,
-		AccessTokenFile: cfg.tokenFile, Settings: settingsOf(cfg)}
+// singleTenantConfig is /config's content in single-tenant mode; t is
+// its tenant (the demo's simulator, or the flags').
+func singleTenantConfig(o *options, t *config.Tenant) any {
+	u, _ := url.Parse(t.URL) // checked
+	page := &singleTenantConfigPage{Mode: "single-tenant", URL: u.Redacted(), TeamID: string(t.Teams[0]),
+		AccessTokenFile: t.AccessTokenFile, Settings: settingsOf(o)}
 	switch {
-	case cfg.demo:
+	case o.demo:
 		page.Mode = "demo"
 		page.AccessToken = "<secret> (the demo's)"
-	case cfg.tokenFile == "":
+	case t.AccessTokenFile == "":
 		page.AccessToken = "<secret> (from " + tokenEnv + ")"
 	}
 	return page

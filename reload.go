@@ -20,7 +20,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
-	tenantconfig "github.com/imichat-exporter/imichat_exporter/config"
+	"github.com/imichat-exporter/imichat_exporter/config"
 	"github.com/imichat-exporter/imichat_exporter/tenants"
 )
 
@@ -28,22 +28,22 @@ import (
 // and, with --web.enable-lifecycle, on POST /-/reload. An invalid file
 // keeps the running configuration.
 type reloader struct {
-	path      string
-	opts      tenantconfig.Options
-	shard     tenantconfig.Shard
+	path      string                         // for the log
+	load      func() (*config.Config, error) // as at start-up
+	shard     config.Shard
 	set       *tenants.Set
 	lifecycle bool // --web.enable-lifecycle: POST /-/reload is served
 	logger    log.Logger
 
-	loaded      atomic.Pointer[tenantconfig.Config] // the file as last applied, every shard's tenants: /config
-	mu          sync.Mutex                          // one reload at a time
-	running     *tenantconfig.Config                // this shard's part of the last one applied, under mu
+	loaded      atomic.Pointer[config.Config] // the file as last applied, every shard's tenants: /config
+	mu          sync.Mutex                    // one reload at a time
+	running     *config.Config                // this shard's part of the last one applied, under mu
 	successful  prometheus.Gauge
 	successTime prometheus.Gauge
 }
 
-func newReloader(path string, opts tenantconfig.Options, shard tenantconfig.Shard, set *tenants.Set, lifecycle bool, logger log.Logger, reg prometheus.Registerer) *reloader {
-	r := &reloader{path: path, opts: opts, shard: shard, set: set, lifecycle: lifecycle, logger: logger,
+func newReloader(path string, load func() (*config.Config, error), shard config.Shard, set *tenants.Set, lifecycle bool, logger log.Logger, reg prometheus.Registerer) *reloader {
+	r := &reloader{path: path, load: load, shard: shard, set: set, lifecycle: lifecycle, logger: logger,
 		successful: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "imichat_exporter", Name: "config_last_reload_successful",
 			Help: "1 when the last reload of --config.file succeeded, else 0 (the configuration before it keeps running).",
@@ -60,7 +60,7 @@ func newReloader(path string, opts tenantconfig.Options, shard tenantconfig.Shar
 // apply puts a loaded configuration in place (at start-up, and from
 // reload, which holds mu). A configuration the same as the running one is
 // logged at debug level only: a reload that changes nothing is no news.
-func (r *reloader) apply(cfg *tenantconfig.Config) error {
+func (r *reloader) apply(cfg *config.Config) error {
 	all := cfg
 	cfg = cfg.Only(r.shard)
 	if err := r.set.Apply(cfg); err != nil {
@@ -78,7 +78,7 @@ func (r *reloader) apply(cfg *tenantconfig.Config) error {
 	level.Info(r.logger).Log("msg", "configuration loaded", "file", r.path, "tenants", len(cfg.Tenants), "teams", len(r.set.Targets()))
 	byOrigin := map[string][]string{}
 	for _, name := range cfg.Names() {
-		o := tenantconfig.Origin(cfg.Tenants[name].URL)
+		o := config.Origin(cfg.Tenants[name].URL)
 		byOrigin[o] = append(byOrigin[o], name)
 	}
 	for _, o := range slices.Sorted(maps.Keys(byOrigin)) {
@@ -101,7 +101,7 @@ func (r *reloader) apply(cfg *tenantconfig.Config) error {
 func (r *reloader) reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cfg, err := tenantconfig.Load(r.path, r.opts)
+	cfg, err := r.load()
 	if err == nil {
 		err = r.apply(cfg)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
+	"github.com/imichat-exporter/imichat_exporter/config"
 )
 
 // hupToken is single-tenant mode's token source: the token file, read
@@ -20,10 +22,20 @@ type hupToken struct {
 	cur  atomic.Pointer[apiclient.TokenSource]
 }
 
-func newHUPToken(path string, ts apiclient.TokenSource) *hupToken {
-	h := &hupToken{path: path}
+// newHUPToken is single-tenant mode's token: t's Token, or its token
+// file's, read once here (checked with the flags, it may have gone since).
+func newHUPToken(t *config.Tenant) (*hupToken, error) {
+	ts := t.Token
+	if ts == nil {
+		ft := &apiclient.FileToken{Path: t.AccessTokenFile}
+		if _, err := ft.Token(); err != nil {
+			return nil, fmt.Errorf("--imichat.access-token-file: %w", err)
+		}
+		ts = ft
+	}
+	h := &hupToken{path: t.AccessTokenFile}
 	h.cur.Store(&ts)
-	return h
+	return h, nil
 }
 
 // Token implements apiclient.TokenSource.

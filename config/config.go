@@ -2,7 +2,8 @@
 // multi-target mode, their teams, and how each tenant is reached. It checks
 // every setting when the file is read, so that a bad file is refused whole,
 // before anything runs on it (at start-up, or at a reload that then keeps
-// the running configuration).
+// the running configuration). Single-tenant mode's flags make a Config of
+// one tenant, run the same way.
 package config
 
 import (
@@ -20,10 +21,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	promconfig "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v2"
 
 	"github.com/imichat-exporter/imichat_exporter/apiclient"
@@ -37,20 +36,22 @@ type Config struct {
 }
 
 // Tenant is one imi.chat tenant: one URL, one access token, one quota,
-// one or more teams. The optional settings left out (zero) take the
-// command line's values.
+// one or more teams. The settings left out (zero) take the command line's
+// values.
 type Tenant struct {
 	URL             string   `yaml:"url"`
 	AccessTokenFile string   `yaml:"access_token_file"`
 	Teams           []TeamID `yaml:"teams"`
 
-	QuotaShare  float64        `yaml:"quota_share,omitempty"`
-	DailyBudget int64          `yaml:"daily_budget,omitempty"`
-	FirstPage   *int           `yaml:"first_page,omitempty"`
-	Concurrency int            `yaml:"concurrency,omitempty"`
-	Lookback    model.Duration `yaml:"lookback,omitempty"`
+	Settings `yaml:",inline"`
 
 	HTTPClient promconfig.HTTPClientConfig `yaml:"http_client,omitempty"`
+
+	// Token, when not nil, is where the token comes from instead of a
+	// FileToken of AccessTokenFile: single-tenant mode's, which may come
+	// from the environment and is read again on SIGHUP. A file never
+	// sets it: the token comes from a file, never from this one.
+	Token apiclient.TokenSource `yaml:"-"`
 }
 
 // TeamID is a team's id as the API's teamid header carries it. The file
@@ -197,7 +198,7 @@ func (t *Tenant) check(name string, opts Options) error {
 	errs = append(errs, CheckConnection(t.URL, &t.HTTPClient, opts)...)
 	if t.AccessTokenFile == "" {
 		errs = append(errs, errors.New("access_token_file is required: the token comes from a file, never from this one"))
-	} else if err := checkTokenFile(t.AccessTokenFile); err != nil {
+	} else if err := CheckTokenFile(t.AccessTokenFile); err != nil {
 		errs = append(errs, fmt.Errorf("access_token_file: %w", err))
 	}
 	check(len(t.Teams) == 0, "teams: list at least one team id")
@@ -211,11 +212,7 @@ func (t *Tenant) check(name string, opts Options) error {
 		}
 		seen[id] = true
 	}
-	check(!(t.QuotaShare >= 0 && t.QuotaShare <= 1), "quota_share must be in (0, 1]") // NaN too
-	check(t.DailyBudget < 0, "daily_budget must be at least 1")
-	check(t.FirstPage != nil && *t.FirstPage < 0, "first_page must not be negative")
-	check(t.Concurrency < 0, "concurrency must be at least 1")
-	check(t.Lookback != 0 && time.Duration(t.Lookback) < time.Hour, "lookback must be at least 1h")
+	errs = append(errs, t.Settings.Check(false, func(key string) string { return key })...)
 	return errors.Join(errs...)
 }
 
@@ -371,10 +368,12 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkTokenFile reads the token file as the client will
+// CheckTokenFile reads the token file as the client will
 // (apiclient.FileToken, whose rules it takes), and says what is wrong with
-// it without ever saying what it holds.
-func checkTokenFile(path string) error {
+// it without ever saying what it holds: a problem of the file itself
+// after its path ("PATH: not a regular file"), one of its content in a
+// sentence that names it.
+func CheckTokenFile(path string) error {
 	_, err := (&apiclient.FileToken{Path: path}).Token()
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -384,10 +383,10 @@ func checkTokenFile(path string) error {
 }
 
 // SameConnection tells whether two tenants reach the API the same way:
-// URL, token file and HTTP client. A tenant whose connection did not
-// change at a reload keeps its teams' state.
+// URL, token and HTTP client. A tenant whose connection did not change at
+// a reload keeps its teams' state.
 func (t *Tenant) SameConnection(o *Tenant) bool {
-	return t.URL == o.URL && t.AccessTokenFile == o.AccessTokenFile &&
+	return t.URL == o.URL && t.AccessTokenFile == o.AccessTokenFile && t.Token == o.Token &&
 		reflect.DeepEqual(t.HTTPClient, o.HTTPClient)
 }
 

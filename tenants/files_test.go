@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-kit/log"
 	promconfig "github.com/prometheus/common/config"
+
+	"github.com/imichat-exporter/imichat_exporter/config"
 )
 
 // TestApplyReadsNoFileUnderTheLock: while an Apply builds a new tenant's
@@ -21,7 +23,7 @@ import (
 func TestApplyReadsNoFileUnderTheLock(t *testing.T) {
 	dir := t.TempDir()
 	entered, release := make(chan struct{}), make(chan struct{})
-	s := New(Defaults{MaxPages: 10, QuotaShare: 0.5, DailyBudget: 10000,
+	s := New(Defaults{MaxPages: 10, Settings: config.Settings{QuotaShare: 0.5, DailyBudget: 10000},
 		NewHTTPClient: func(name string, _ promconfig.HTTPClientConfig) (*http.Client, error) {
 			if name == "c" {
 				close(entered)
@@ -90,7 +92,7 @@ func TestWorldReadableTokenFileWarned(t *testing.T) {
 			var mu sync.Mutex
 			var buf bytes.Buffer
 			logger := log.NewLogfmtLogger(log.NewSyncWriter(&lockedWriter{&mu, &buf}))
-			s := New(Defaults{MaxPages: 10, QuotaShare: 0.5, DailyBudget: 10000, Logger: logger,
+			s := New(Defaults{MaxPages: 10, Settings: config.Settings{QuotaShare: 0.5, DailyBudget: 10000}, Logger: logger,
 				NewHTTPClient: func(string, promconfig.HTTPClientConfig) (*http.Client, error) { return &http.Client{}, nil }})
 			defer s.Close()
 			warnings := func() int {

@@ -11,6 +11,9 @@
 // not change keeps its refresher and so its state, and what was removed
 // stops and is freed. Tenants of different origins share nothing: one's
 // expired token, slow API or long history does not touch another's probes.
+//
+// Single-tenant mode runs here too: its one tenant, unnamed (""), with its
+// one team; its log lines, as its metrics, name neither.
 package tenants
 
 import (
@@ -37,19 +40,15 @@ import (
 	"github.com/imichat-exporter/imichat_exporter/refresh"
 )
 
-// Defaults are the command line's settings: a tenant's settings left out
-// of the file take these.
+// Defaults are the command line's settings: a tenant's Settings left out
+// of the file take these, and the others hold for every team.
 type Defaults struct {
-	FirstPage      int
-	Concurrency    int
+	Settings       config.Settings
 	MaxPages       int
 	MaxLabelValues int
-	Lookback       time.Duration
 	MinInterval    time.Duration
 	SweepInterval  time.Duration
 	Timeout        time.Duration
-	QuotaShare     float64
-	DailyBudget    int64
 	RawCounts      bool
 	// StoragePath, when set, is the directory of the quotas' journals
 	// (refresh.OpenJournal): what each API tenant spent survives a restart.
@@ -91,7 +90,7 @@ type tenant struct {
 	name   string
 	cfg    *config.Tenant
 	client *http.Client
-	token  *apiclient.FileToken
+	token  apiclient.TokenSource
 	api    *apiTenant            // while Apply plans
 	limits *collector.RateLimits // its API tenant's
 	quota  *refresh.Quota        // its API tenant's
@@ -169,11 +168,12 @@ func (s *Set) Apply(cfg *config.Config) error {
 			byOrigin[o] = a
 		}
 		// The strictest of the tenants' settings holds.
-		if share := s.quotaShare(tc); a.share == 0 || share < a.share {
-			a.share = share
+		st := s.settings(tc)
+		if a.share == 0 || st.QuotaShare < a.share {
+			a.share = st.QuotaShare
 		}
-		if budget := s.dailyBudget(tc); a.budget == 0 || budget < a.budget {
-			a.budget = budget
+		if a.budget == 0 || st.DailyBudget < a.budget {
+			a.budget = st.DailyBudget
 		}
 		return a
 	}
@@ -196,13 +196,9 @@ func (s *Set) Apply(cfg *config.Config) error {
 		}
 		built = append(built, client)
 		if old := current[name]; old == nil || old.cfg.AccessTokenFile != tc.AccessTokenFile {
-			if boundedfile.WorldReadable(tc.AccessTokenFile) {
-				level.Warn(s.defaults.Logger).Log("msg", "the access token file is readable by every user of this machine; chmod 600 it",
-					"tenant", name, "file", tc.AccessTokenFile)
-			}
+			s.warnIfWorldReadable(name, tc.AccessTokenFile)
 		}
-		next[name] = &tenant{name: name, cfg: tc, client: client,
-			token: &apiclient.FileToken{Path: tc.AccessTokenFile}, api: api}
+		next[name] = &tenant{name: name, cfg: tc, client: client, token: tokenOf(tc), api: api}
 	}
 	// New API tenants' quotas, with what their journals say was spent
 	// (--storage.path): read here, not under the lock.
@@ -247,7 +243,7 @@ func (s *Set) Apply(cfg *config.Config) error {
 		// A team keeps its refresher, and so its state, while its
 		// connection and its quota stay.
 		sameConnection := old != nil && old.client == t.client && old.quota == t.quota
-		want := s.settings(t.cfg)
+		want := s.teamSettings(t.cfg)
 		for _, id := range t.cfg.Teams {
 			if sameConnection {
 				if team := old.teams[string(id)]; team != nil && team.settings == want {
@@ -300,38 +296,54 @@ func (t *tenant) close() {
 	t.client.CloseIdleConnections()
 }
 
-func (s *Set) quotaShare(tc *config.Tenant) float64 {
-	if tc.QuotaShare > 0 {
-		return tc.QuotaShare
+// tokenOf is where the tenant's token comes from: its Token, else its
+// token file.
+func tokenOf(tc *config.Tenant) apiclient.TokenSource {
+	if tc.Token != nil {
+		return tc.Token
 	}
-	return s.defaults.QuotaShare
+	return &apiclient.FileToken{Path: tc.AccessTokenFile}
 }
 
-func (s *Set) dailyBudget(tc *config.Tenant) int64 {
-	if tc.DailyBudget > 0 {
-		return tc.DailyBudget
+func (s *Set) warnIfWorldReadable(tenant, tokenFile string) {
+	if boundedfile.WorldReadable(tokenFile) {
+		kv := append([]any{"msg", "the access token file is readable by every user of this machine; chmod 600 it"}, targetKeys(tenant)...)
+		level.Warn(s.defaults.Logger).Log(append(kv, "file", tokenFile)...)
 	}
-	return s.defaults.DailyBudget
 }
 
-func (s *Set) settings(tc *config.Tenant) teamSettings {
-	st := teamSettings{firstPage: s.defaults.FirstPage, concurrency: s.defaults.Concurrency, lookback: s.defaults.Lookback}
-	if tc.FirstPage != nil {
-		st.firstPage = *tc.FirstPage
+// settings are the tenant's settings, the command line's where it leaves
+// one out.
+func (s *Set) settings(tc *config.Tenant) config.Settings {
+	return tc.Settings.Or(s.defaults.Settings)
+}
+
+func (s *Set) teamSettings(tc *config.Tenant) teamSettings {
+	st := s.settings(tc)
+	ts := teamSettings{concurrency: st.Concurrency, lookback: time.Duration(st.Lookback)}
+	if st.FirstPage != nil {
+		ts.firstPage = *st.FirstPage
 	}
-	if tc.Concurrency > 0 {
-		st.concurrency = tc.Concurrency
+	return ts
+}
+
+// targetKeys are the log keys naming a tenant and, if given, its team;
+// none for single-tenant mode's unnamed tenant.
+func targetKeys(tenant string, team ...string) []any {
+	if tenant == "" {
+		return nil
 	}
-	if tc.Lookback > 0 {
-		st.lookback = time.Duration(tc.Lookback)
+	kv := []any{"tenant", tenant}
+	for _, id := range team {
+		kv = append(kv, "team", id)
 	}
-	return st
+	return kv
 }
 
 func (s *Set) newTeam(t *tenant, id string, st teamSettings) *Team {
 	base, _ := url.Parse(t.cfg.URL) // checked by config
 	api := collector.NewAPIMetricsSharing(t.limits)
-	logger := log.With(s.defaults.Logger, "tenant", t.name, "team", id)
+	logger := log.With(s.defaults.Logger, targetKeys(t.name, id)...)
 	r := refresh.New(refresh.Options{
 		Fetcher: &apiclient.Client{
 			BaseURL: base, TeamID: id, Token: t.token, HTTPClient: t.client,
@@ -425,6 +437,24 @@ func (t *tenant) teamIDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// Only returns the one team of a set of one tenant of one team, as
+// single-tenant mode runs; nil when the set runs another number.
+func (s *Set) Only() *Team {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.tenants) != 1 {
+		return nil
+	}
+	for _, t := range s.tenants {
+		if len(t.teams) == 1 {
+			for _, team := range t.teams {
+				return team
+			}
+		}
+	}
+	return nil
 }
 
 // Len is the number of running tenants.

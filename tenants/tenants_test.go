@@ -41,7 +41,7 @@ const baseConfig = `tenants:
 `
 
 func newTestSet(fail map[string]bool) *Set {
-	return New(Defaults{MaxPages: 10, QuotaShare: 0.5, DailyBudget: 10000,
+	return New(Defaults{MaxPages: 10, Settings: config.Settings{QuotaShare: 0.5, DailyBudget: 10000},
 		NewHTTPClient: func(name string, _ promconfig.HTTPClientConfig) (*http.Client, error) {
 			if fail[name] {
 				return nil, errors.New("no client for " + name)
