@@ -291,13 +291,16 @@ func replayNaive(env *replayEnv) outcome {
 	return env.run(sourceStrategy{walkEverything{slowFetcher{env.client, env.clock}, env.clock}})
 }
 
-func replayExporter(env *replayEnv) outcome {
+func replayExporter(env *replayEnv) outcome { return replayExporterAt(env, replayQuotaShare) }
+
+// replayExporterAt is the exporter at another share of the quota.
+func replayExporterAt(env *replayEnv, share float64) outcome {
 	r := env.refresher(Options{
 		Fetcher:     slowFetcher{env.client, env.clock},
 		FirstPage:   1,
 		Concurrency: 4,
 		MinInterval: 15 * time.Second,
-		QuotaShare:  replayQuotaShare,
+		QuotaShare:  share,
 		DailyBudget: replayQuota,
 	})
 	out := env.run(sourceStrategy{r})
@@ -551,6 +554,23 @@ func BenchmarkReplay(b *testing.B) {
 				fmt.Println(strings.Join(lines, "\n"))
 			}()
 		}
+		// What a larger share of the quota buys the service level where
+		// the default share does not follow it (docs/metrics.md).
+		for _, w := range serviceShareWorkloads {
+			for _, share := range serviceShares {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					env := newReplayEnv(b, w)
+					line := measureService(env, replayExporterAt(env, share)).lineAt(w, share)
+					mu.Lock()
+					defer mu.Unlock()
+					fmt.Println(line)
+				}()
+			}
+		}
 		wg.Wait()
 	}
 }
@@ -570,6 +590,12 @@ func TestQuotaReplay(t *testing.T) {
 	t.Log(exporter.line(w, "exporter"))
 	t.Log(constant.line(w, "constant"))
 	t.Log(service.line(w))
+	// The service level (issue 19's bars are 2 points in the worst hour
+	// at this rate; measured 1.54, with 0.45 in a mean hour and 0.02 over
+	// the day): bars that one chat counted in the next hour cannot cross.
+	if service.arrivalsDay > 5 || service.sl60Mean > 1 || service.sl60Day > 0.5 || service.asaDay > 5 {
+		t.Errorf("service level against the truth: %s", service.line(w))
+	}
 	if share := replayQuota * replayQuotaShare; exporter.maxDay > int64(share) {
 		t.Errorf("%d requests in one 24-hour window, more than the share of %.0f", exporter.maxDay, share)
 	}

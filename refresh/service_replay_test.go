@@ -150,8 +150,19 @@ func measureService(env *replayEnv, exporter outcome) serviceErrors {
 	return compareService(served, truth)
 }
 
-func (e serviceErrors) line(w workload) string {
+// The workloads and shares of the quota on which make replay measures the
+// service level again: those where the default share does not follow it.
+var (
+	serviceShareWorkloads = []workload{{arrivals: 10000, history: 50000}, {arrivals: 10000, history: 50000, office: true}}
+	serviceShares         = []float64{0.65, 0.8}
+)
+
+func (e serviceErrors) line(w workload) string { return e.lineAt(w, replayQuotaShare) }
+
+// lineAt is the service line of a run at a share of the quota.
+func (e serviceErrors) lineAt(w workload, share float64) string {
 	return strings.Join([]string{"service", w.String(),
+		"quota_share=" + num(share),
 		"hours=" + strconv.Itoa(e.hours),
 		"arrivals_err_day=" + num(e.arrivalsDay),
 		"arrivals_err_hour_max=" + num(e.arrivalsHour),
