@@ -356,7 +356,7 @@ type e2ePanel struct {
 	// Interval is the panel's min interval: Grafana's $__interval is at
 	// least that, and $__rate_interval at least that plus a scrape.
 	Interval string `json:"interval"`
-	Targets []struct {
+	Targets  []struct {
 		RefID string `json:"refId"`
 		Expr  string `json:"expr"`
 	} `json:"targets"`
