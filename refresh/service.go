@@ -29,23 +29,34 @@ type serviceLog struct {
 	model  *model    // dates the picks no read saw
 	since  time.Time // the first read; zero before it
 	cutoff time.Time // the lookback's start at the last prune
-	chats  map[string]*followed
-	level  *collector.ServiceLevel
+	// The chats of the window, keyed by a 64-bit hash of the chat id
+	// rather than the id (two ids of one window colliding is a chance of
+	// about 1 in 10^9 a day at 100,000 chats): those still followed, and
+	// the creation time of those done with, which only need to be known.
+	chats map[uint64]followed
+	done  map[uint64]int64
+	level *collector.ServiceLevel
 }
 
-// followed is what the service log remembers of a chat.
+// followed is what the service log remembers of a chat: a window of
+// tens of thousands of chats a team, so times in Unix nanoseconds and the
+// value held in the map (BenchmarkTeams measures what it costs).
 type followed struct {
-	created    time.Time
-	status     string    // as last read
-	readAt     time.Time // when last read
-	queuedFrom time.Time // when it entered the queue, as last read queued; zero: never seen queued
-	exited     bool      // its queue exit is counted, or predates the exporter
-	pickedAt   time.Time // the pick, when a read dated it before the chat closed
-	handled    bool
+	created    int64 // created_at
+	readAt     int64 // when last read
+	queuedFrom int64 // when it entered the queue, as last read queued
+	pickedAt   int64 // the pick, when a read dated it before the chat closed; 0: none
+	exited     bool  // its queue exit is counted, or predates the exporter
+	handled    bool  // its handle time is counted, or cannot be
+}
+
+func unixNano(t time.Time) int64 { return t.UnixNano() }
+func fromUnixNano(ns int64) time.Time {
+	return time.Unix(0, ns).UTC()
 }
 
 func newServiceLog(m *model) *serviceLog {
-	return &serviceLog{model: m, chats: map[string]*followed{}, level: collector.NewServiceLevel()}
+	return &serviceLog{model: m, chats: map[uint64]followed{}, done: map[uint64]int64{}, level: collector.NewServiceLevel()}
 }
 
 // start records the exporter's first read of the list, at: the chats
@@ -66,10 +77,13 @@ func (l *serviceLog) see(o observation) {
 		return // outside the window: forgotten, and not new
 	}
 	l.start(o.at)
-	c := l.chats[f.ID]
-	if c == nil {
-		c = &followed{created: f.CreatedAt, readAt: f.CreatedAt}
-		l.chats[f.ID] = c
+	key := idHash(f.ID)
+	if _, done := l.done[key]; done {
+		return // its exit and handle time are counted, or cannot be
+	}
+	c, known := l.chats[key]
+	if !known {
+		c = followed{created: unixNano(f.CreatedAt), readAt: unixNano(f.CreatedAt), queuedFrom: unixNano(f.CreatedAt)}
 		arrived := f.CreatedAt.After(l.since)
 		if arrived {
 			l.level.Arrived(f.Channel)
@@ -78,20 +92,25 @@ func (l *serviceLog) see(o observation) {
 		// and first seen out of the queue left it before the exporter
 		// could see it.
 		c.exited = !arrived && f.Status != apiclient.StatusQueued
-		c.queuedFrom = f.CreatedAt
 	}
-	defer func() { c.status, c.readAt = f.Status, o.at }()
 	switch f.Status {
 	case apiclient.StatusQueued:
-		c.queuedFrom = enteredStatus(f)
+		c.queuedFrom = unixNano(enteredStatus(f))
 	case apiclient.StatusPicked, apiclient.StatusOnHold, apiclient.StatusClosed:
 		if !c.exited {
-			l.leftQueue(c, f, o.at)
+			l.leftQueue(&c, f, o.at)
 		}
-		if !c.pickedAt.IsZero() && !c.handled {
-			l.followHandling(c, f, o.at)
+		if c.pickedAt != 0 && !c.handled {
+			l.followHandling(&c, f, o.at)
 		}
 	}
+	c.readAt = unixNano(o.at)
+	if c.exited && (c.handled || c.pickedAt == 0) {
+		delete(l.chats, key)
+		l.done[key] = c.created
+		return
+	}
+	l.chats[key] = c
 }
 
 // leftQueue counts the queue exit of c, first seen out of the queue as f
@@ -100,10 +119,8 @@ func (l *serviceLog) leftQueue(c *followed, f *apiclient.Chat, at time.Time) {
 	c.exited = true
 	// The exit lies between the last read that saw it queued (or its
 	// creation) and now.
-	lastQueued := c.readAt
-	if lastQueued.Before(c.queuedFrom) {
-		lastQueued = c.queuedFrom
-	}
+	queuedFrom := fromUnixNano(c.queuedFrom)
+	lastQueued := fromUnixNano(max(c.readAt, c.queuedFrom))
 	if f.Status == apiclient.StatusClosed && f.Assignee == "" {
 		l.level.Left(f.Channel, collector.OutcomeClosed, 0)
 		return
@@ -112,11 +129,11 @@ func (l *serviceLog) leftQueue(c *followed, f *apiclient.Chat, at time.Time) {
 	if f.Status != apiclient.StatusPicked {
 		// On hold, or closed by its agent: updated_at is a later change,
 		// and the pick lies somewhere before it.
-		left = l.model.datePick(f.Channel, f.Status, c.queuedFrom, lastQueued, left, unitHash(f.ID))
+		left = l.model.datePick(f.Channel, f.Status, queuedFrom, lastQueued, left, unitHash(f.ID))
 	}
-	l.level.Left(f.Channel, collector.OutcomePicked, left.Sub(c.queuedFrom).Seconds())
+	l.level.Left(f.Channel, collector.OutcomePicked, left.Sub(queuedFrom).Seconds())
 	if f.Status != apiclient.StatusClosed {
-		c.pickedAt = left // a later read may see it closed
+		c.pickedAt = unixNano(left) // a later read may see it closed
 	} else {
 		c.handled = true // picked and closed unseen: not a handle time
 	}
@@ -126,16 +143,17 @@ func (l *serviceLog) leftQueue(c *followed, f *apiclient.Chat, at time.Time) {
 // closed: the time since the pick is at risk of closing, and a close is a
 // handle time.
 func (l *serviceLog) followHandling(c *followed, f *apiclient.Chat, at time.Time) {
-	from := c.readAt.Sub(c.pickedAt).Seconds()
+	pickedAt, readAt := fromUnixNano(c.pickedAt), fromUnixNano(c.readAt)
+	from := readAt.Sub(pickedAt).Seconds()
 	if f.Status != apiclient.StatusClosed {
-		l.model.handle.observe(from, at.Sub(c.pickedAt).Seconds(), false)
+		l.model.handle.observe(from, at.Sub(pickedAt).Seconds(), false)
 		return
 	}
 	c.handled = true
 	if f.Assignee == "" {
 		return // closed by no one: not handled
 	}
-	handled := clampTime(f.UpdatedAt, c.readAt, at).Sub(c.pickedAt).Seconds()
+	handled := clampTime(f.UpdatedAt, readAt, at).Sub(pickedAt).Seconds()
 	l.model.handle.observe(from, handled, true)
 	l.level.Handled(f.Channel, handled)
 }
@@ -190,12 +208,15 @@ func (m *model) datePick(channel, change string, entered, from, to time.Time, u 
 	return from
 }
 
-// unitHash is a number in [0, 1) fixed by s.
-func unitHash(s string) float64 {
+// idHash is a chat id's 64-bit FNV-1a hash.
+func idHash(id string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(s))
-	return float64(h.Sum64()>>11) / (1 << 53)
+	h.Write([]byte(id))
+	return h.Sum64()
 }
+
+// unitHash is a number in [0, 1) fixed by s.
+func unitHash(s string) float64 { return float64(idHash(s)>>11) / (1 << 53) }
 
 // prune forgets the chats created before cutoff: the lookback. A chat
 // seen again after that (the window deepened) is not an arrival.
@@ -205,8 +226,13 @@ func (l *serviceLog) prune(cutoff time.Time) {
 	}
 	l.cutoff = cutoff
 	for id, c := range l.chats {
-		if c.created.Before(cutoff) {
+		if c.created < unixNano(cutoff) {
 			delete(l.chats, id)
+		}
+	}
+	for id, created := range l.done {
+		if created < unixNano(cutoff) {
+			delete(l.done, id)
 		}
 	}
 }
