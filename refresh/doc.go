@@ -64,6 +64,15 @@
 // queued count moves each such chat out of the queue with the probability,
 // from the queue's life table, that it has left since it was read.
 //
+// # The service level (service.go)
+//
+// Apart from the state, which starts over after a long outage, the engine
+// follows every chat of the window by a hash of its id, so that what the
+// reads show over time is counted once: an arrival, a queue exit with its
+// outcome and wait, a handle time. A pick no read saw (a chat first seen
+// on hold, or closed by its agent) is dated from the life tables of the
+// queue and of the handling, at a quantile fixed per chat.
+//
 // The tuning constants, each with the reason for its value, are in
 // tuning.go.
 package refresh
