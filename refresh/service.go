@@ -236,13 +236,3 @@ func (l *serviceLog) prune(cutoff time.Time) {
 		}
 	}
 }
-
-// servicePruneStep is how far the lookback moves before the service log
-// forgets what fell out of it: a walk of every chat followed, not worth
-// doing at each of a refresh's prunes.
-const servicePruneStep = time.Minute
-
-// pickSteps is the grid datePick weighs the moments of a pick on: the
-// tables are piecewise constant on a doubling grid, so 32 steps resolve
-// a gap of minutes to seconds.
-const pickSteps = 32

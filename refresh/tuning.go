@@ -145,6 +145,20 @@ const (
 	minQueueExits = 20
 )
 
+// What the service level counts (service.go).
+const (
+	// servicePruneStep is how far the lookback moves before the service
+	// log forgets what fell out of it: a walk of every chat it remembers,
+	// not worth doing at each of a refresh's prunes. Any step well under
+	// the lookback does; a minute is a guess.
+	servicePruneStep = time.Minute
+	// pickSteps is the grid datePick weighs the moments of a pick on. The
+	// tables are piecewise constant on a doubling grid, so 32 steps resolve
+	// a gap of minutes to seconds; the replay's service lines are the
+	// measure (TestDatePickFollowsTheLifeTables checks the placement).
+	pickSteps = 32
+)
+
 // hazardEdges are the lower edges of the life table's intervals, in seconds
 // in status: doubling, so that a queue of seconds and one of hours are both
 // resolved.
