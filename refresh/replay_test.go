@@ -537,38 +537,39 @@ func BenchmarkReplay(b *testing.B) {
 			mu  sync.Mutex
 			sem = make(chan struct{}, 2)
 		)
-		for _, w := range replayMatrix {
+		// run measures in a goroutine of its own, two at a time, and
+		// prints its lines together.
+		run := func(measure func() []string) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
+				lines := measure()
+				mu.Lock()
+				defer mu.Unlock()
+				fmt.Println(strings.Join(lines, "\n"))
+			}()
+		}
+		for _, w := range replayMatrix {
+			run(func() []string {
 				naive, constant, exporter, oracle, service := replayWorkload(b, w)
 				lines := []string{naive.line(w, "naive"), constant.line(w, "constant"),
 					exporter.line(w, "exporter"), oracle.line(w, "oracle"), service.line(w)}
 				if exporter.maxDay > replayQuota*replayQuotaShare {
 					lines = append(lines, fmt.Sprintf("# %v: the exporter made %d requests in one 24-hour window", w, exporter.maxDay))
 				}
-				mu.Lock()
-				defer mu.Unlock()
-				fmt.Println(strings.Join(lines, "\n"))
-			}()
+				return lines
+			})
 		}
 		// What a larger share of the quota buys the service level where
 		// the default share does not follow it (docs/metrics.md).
 		for _, w := range serviceShareWorkloads {
 			for _, share := range serviceShares {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					sem <- struct{}{}
-					defer func() { <-sem }()
+				run(func() []string {
 					env := newReplayEnv(b, w)
-					line := measureService(env, replayExporterAt(env, share)).lineAt(w, share)
-					mu.Lock()
-					defer mu.Unlock()
-					fmt.Println(line)
-				}()
+					return []string{measureService(env, replayExporterAt(env, share)).lineAt(w, share)}
+				})
 			}
 		}
 		wg.Wait()
