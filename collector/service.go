@@ -147,7 +147,7 @@ const createdHelp = "Chats that arrived while the exporter ran, by channel (undo
 
 const leftQueueHelp = "Chats the reads saw leave the queue, once per chat (its first exit), by channel and outcome: picked (answered by an agent) or closed (abandoned: closed while queued). A chat counts when a read saw it queued or it arrived while the exporter ran."
 
-const queueWaitHelp = "Time answered chats waited in the queue, from created_at (or the reopening) to the pick, in seconds, observed once per chat when a read first sees it picked; abandoned chats are not observed. The pick is dated by updated_at when the chat is seen picked; a chat first seen on hold or closed by an agent is dated a third of the way from the read that last saw it queued to its updated_at."
+const queueWaitHelp = "Time answered chats waited in the queue, from created_at (or the reopening) to the pick, in seconds, observed once per chat when a read first sees it picked; abandoned chats are not observed. The pick is dated by updated_at when the chat is seen picked; for a chat first seen on hold or closed by its agent, the pick lies between the last read that saw it queued and that change, and is placed where the tenant's own queue and handle times make it likeliest (a quantile fixed per chat)."
 
 const handleHelp = "Time from a chat's pick to its close, in seconds, for the chats whose pick a read dated before the read that saw them closed; a chat picked and closed between two reads is not observed."
 
@@ -158,18 +158,9 @@ var serviceDescs = []*prometheus.Desc{createdDesc, leftQueueDesc, queueWaitDesc,
 // present from the start, at 0, so that rate() sees a channel's first
 // chat.
 func (s *ServiceLevel) emit(ch chan<- prometheus.Metric) {
-	channels := slices.Clone(Channels)
-	for k := range s.Created {
-		channels = appendNew(channels, k)
-	}
-	for k := range s.LeftQueue {
-		channels = appendNew(channels, k.Channel)
-	}
-	for k := range s.QueueWait {
-		channels = appendNew(channels, k)
-	}
-	for k := range s.Handle {
-		channels = appendNew(channels, k)
+	channels := Channels
+	if s.hasOther() {
+		channels = append(slices.Clone(Channels), OtherChannel)
 	}
 	for _, channel := range channels {
 		ch <- prometheus.MustNewConstMetric(createdDesc, prometheus.CounterValue, float64(s.Created[channel]), channel)
@@ -182,11 +173,13 @@ func (s *ServiceLevel) emit(ch chan<- prometheus.Metric) {
 	}
 }
 
-func appendNew(s []string, v string) []string {
-	if slices.Contains(s, v) {
-		return s
-	}
-	return append(s, v)
+// hasOther says whether a chat of an undocumented channel was counted
+// (ServiceChannel folds every such channel into OtherChannel).
+func (s *ServiceLevel) hasOther() bool {
+	_, created := s.Created[OtherChannel]
+	_, picked := s.LeftQueue[ChannelOutcome{OtherChannel, OutcomePicked}]
+	_, closed := s.LeftQueue[ChannelOutcome{OtherChannel, OutcomeClosed}]
+	return created || picked || closed
 }
 
 func emitHistogram(ch chan<- prometheus.Metric, desc *prometheus.Desc, h *Histogram, bounds []float64, channel string) {

@@ -1,7 +1,6 @@
 package refresh
 
 import (
-	"hash/fnv"
 	"math"
 	"time"
 
@@ -20,9 +19,8 @@ import (
 //   - a queue exit: the chat's first, when a read first sees it out of the
 //     queue, if a read saw it queued before or it arrived after the first
 //     read (an exit before the exporter started is not news). It is dated
-//     as the model dates it (leftQueue): by updated_at for a chat seen
-//     picked or abandoned, a third of the way from the last read that saw
-//     it queued otherwise;
+//     by updated_at for a chat seen picked or abandoned, by datePick for
+//     one first seen on hold or closed by its agent;
 //   - a handle time: when a read sees a chat closed by an agent whose pick
 //     an earlier read dated.
 type serviceLog struct {
@@ -50,10 +48,7 @@ type followed struct {
 	handled    bool  // its handle time is counted, or cannot be
 }
 
-func unixNano(t time.Time) int64 { return t.UnixNano() }
-func fromUnixNano(ns int64) time.Time {
-	return time.Unix(0, ns).UTC()
-}
+func fromUnixNano(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 func newServiceLog(m *model) *serviceLog {
 	return &serviceLog{model: m, chats: map[uint64]followed{}, done: map[uint64]int64{}, level: collector.NewServiceLevel()}
@@ -83,7 +78,7 @@ func (l *serviceLog) see(o observation) {
 	}
 	c, known := l.chats[key]
 	if !known {
-		c = followed{created: unixNano(f.CreatedAt), readAt: unixNano(f.CreatedAt), queuedFrom: unixNano(f.CreatedAt)}
+		c = followed{created: f.CreatedAt.UnixNano(), readAt: f.CreatedAt.UnixNano(), queuedFrom: f.CreatedAt.UnixNano()}
 		arrived := f.CreatedAt.After(l.since)
 		if arrived {
 			l.level.Arrived(f.Channel)
@@ -95,7 +90,7 @@ func (l *serviceLog) see(o observation) {
 	}
 	switch f.Status {
 	case apiclient.StatusQueued:
-		c.queuedFrom = unixNano(enteredStatus(f))
+		c.queuedFrom = enteredStatus(f).UnixNano()
 	case apiclient.StatusPicked, apiclient.StatusOnHold, apiclient.StatusClosed:
 		if !c.exited {
 			l.leftQueue(&c, f, o.at)
@@ -104,7 +99,7 @@ func (l *serviceLog) see(o observation) {
 			l.followHandling(&c, f, o.at)
 		}
 	}
-	c.readAt = unixNano(o.at)
+	c.readAt = o.at.UnixNano()
 	if c.exited && (c.handled || c.pickedAt == 0) {
 		delete(l.chats, key)
 		l.done[key] = c.created
@@ -133,7 +128,7 @@ func (l *serviceLog) leftQueue(c *followed, f *apiclient.Chat, at time.Time) {
 	}
 	l.level.Left(f.Channel, collector.OutcomePicked, left.Sub(queuedFrom).Seconds())
 	if f.Status != apiclient.StatusClosed {
-		c.pickedAt = unixNano(left) // a later read may see it closed
+		c.pickedAt = left.UnixNano() // a later read may see it closed
 	} else {
 		c.handled = true // picked and closed unseen: not a handle time
 	}
@@ -208,11 +203,14 @@ func (m *model) datePick(channel, change string, entered, from, to time.Time, u 
 	return from
 }
 
-// idHash is a chat id's 64-bit FNV-1a hash.
+// idHash is a chat id's 64-bit FNV-1a hash, computed in place: it runs
+// for every chat of every page read.
 func idHash(id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * 1099511628211
+	}
+	return h
 }
 
 // unitHash is a number in [0, 1) fixed by s.
@@ -225,13 +223,14 @@ func (l *serviceLog) prune(cutoff time.Time) {
 		return
 	}
 	l.cutoff = cutoff
+	before := cutoff.UnixNano()
 	for id, c := range l.chats {
-		if c.created < unixNano(cutoff) {
+		if c.created < before {
 			delete(l.chats, id)
 		}
 	}
 	for id, created := range l.done {
-		if created < unixNano(cutoff) {
+		if created < before {
 			delete(l.done, id)
 		}
 	}
